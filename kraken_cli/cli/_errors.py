@@ -1,0 +1,60 @@
+"""Map exceptions to messages and exit codes in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Iterator
+
+import typer
+from rich.markup import escape
+
+from kraken_cli.engine.errors import KrakenError
+
+from ._console import err
+
+
+def format_error(exc: KrakenError) -> str:
+    """``Error: message`` and, when there is one, ``Hint: ...`` on the next line."""
+    text = f"[bold red]Error:[/] {escape(exc.message)}"
+    if exc.hint:
+        text += f"\n[yellow]Hint:[/] {escape(exc.hint)}"
+    return text
+
+
+def debug_enabled() -> bool:
+    """``KRAKEN_DEBUG=1`` shows tracebacks."""
+    return os.environ.get("KRAKEN_DEBUG", "") not in ("", "0", "false", "no")
+
+
+@contextlib.contextmanager
+def reporting_errors() -> Iterator[None]:
+    """Turn a KrakenError into a message on stderr and exit code 1 (2 for usage errors)."""
+    try:
+        yield
+    except KrakenError as exc:
+        if debug_enabled():
+            err.print_exception()
+        err.print(format_error(exc))
+        raise typer.Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("[bold red]Interrupted.[/] No partial output was kept.")
+        raise typer.Exit(code=130) from None
+
+
+class _RichLogHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        style = {"WARNING": "yellow", "ERROR": "red"}.get(record.levelname, "dim")
+        prefix = "Warning: " if record.levelno >= logging.WARNING else ""
+        err.print(f"[{style}]{escape(prefix + record.getMessage())}[/]")
+
+
+def setup_logging(verbose: bool, quiet: bool) -> None:
+    """Route the engine's ``kraken_cli`` logger to stderr (warnings always, info with -v)."""
+    logger = logging.getLogger("kraken_cli")
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    logger.addHandler(_RichLogHandler())
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbose else (logging.ERROR if quiet else logging.WARNING))

@@ -1,0 +1,70 @@
+"""Every option kraken offers, defined once so one name means one thing on every command."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import _complete
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class OutFormat(str, Enum):
+    mat = "mat"
+    mat73 = "mat73"
+    npz = "npz"
+
+
+# -- common to every command ------------------------------------------------------------------
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Show more detail (info messages).")]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars and no tables; errors only.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON report on stdout instead of tables.")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where compute happens: auto (CUDA when available), cpu or cuda.")]
+
+# -- data and models --------------------------------------------------------------------------
+InputOpt = Annotated[
+    list[str],
+    typer.Option("-i", "--input", metavar="FLAVOR[@GROUP]=PATH",
+                 help="Input connectomes: FLAVOR[@SC|@FC]=PATH, repeatable. A multi-flavor .mat, BIDS folder or "
+                      "zip may be given as a bare PATH; a quoted glob reads per-subject files.",
+                 autocompletion=_complete.complete_flavor_spec),
+]
+CheckpointOpt = Annotated[
+    list[str],
+    typer.Option("-c", "--checkpoint", metavar="PATH|NAME",
+                 help="Checkpoint .pt file or registry name, repeatable (several are merged on the fly).",
+                 autocompletion=_complete.complete_registry_name),
+]
+TransformOpt = Annotated[
+    list[str],
+    typer.Option("-t", "--transform", metavar="PATH|NAME",
+                 help="Input transform file(s) (*_ioxfm_*.npy/.npz/.h5), repeatable. Default: found from the checkpoint.",
+                 autocompletion=_complete.complete_registry_name),
+]
+SubjectsOpt = Annotated[
+    Optional[str],
+    typer.Option("--subjects", metavar="FILE|ID,...",
+                 help="Only these subjects: a text file with one id per line, a .mat with 'subjects', or ids separated by commas."),
+]
+SplitFileOpt = Annotated[Optional[Path], typer.Option("--split-file", help="Subject split .mat (subjects, subjidx_train/val/test).")]
+SplitOpt = Annotated[Optional[str], typer.Option("--split", help="Which split of --split-file to use: train, val, test or all.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (written into the outputs).")]
+FormatOpt = Annotated[OutFormat, typer.Option("--format", help="Output file format: mat (MATLAB v5), mat73 (MATLAB v7.3/HDF5) or npz.")]
+CacheDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--cache-dir", help="Folder of downloaded model files (default: $KRAKEN_DATA, $KRAKENCODER_DATA, or the user cache)."),
+]
+AdaptModeOpt = Annotated[
+    str,
+    typer.Option("--adapt", metavar="none|meanshift|meanfit|meanfit+meanshift",
+                 help="Domain adaptation of inputs to the training population (fitted on the input subjects).",
+                 autocompletion=_complete.complete_adapt_mode),
+]

@@ -1,0 +1,43 @@
+"""The ``kraken`` Typer app: registers one module per subcommand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from kraken_cli import __version__
+
+app = typer.Typer(
+    name="kraken",
+    help="Translate brain connectomes between structural and functional flavors with Krakencoder models.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kraken {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show the version and exit.")] = None,
+) -> None:
+    """kraken: run, train, merge, describe, fetch and adapt Krakencoder models."""
+
+
+def _register() -> None:
+    from . import adapt, describe, example, fetch, merge, run, train  # noqa: F401  (each adds its command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+_register()

@@ -1,0 +1,38 @@
+"""kraken's engine: the science, importable without typer or rich.
+
+Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays cheap)::
+
+    from kraken_cli.engine import load_model, load_cohort
+    model = load_model("model.pt", transforms=["model_ioxfm.npy"])
+    cohort = load_cohort(["FCcorr_fs86_hpf=fc.mat"])
+    result = model.predict(cohort, fusion=True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "Cohort": "connectome",
+    "Flavor": "flavors",
+    "FlavorSpec": "flavors",
+    "KrakenError": "errors",
+    "load_cohort": "io",
+    "load_model": "predict",
+    "KrakenModel": "predict",
+    "make_cohort": "datasets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,11 +1,62 @@
-"""`kraken describe` (not implemented yet)."""
+"""``kraken describe``: show what a checkpoint holds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._console import out, print_json
+from ._errors import reporting_errors, setup_logging
+from ._options import JsonOpt, QuietOpt, VerboseOpt
 from .app import app
 
 
 @app.command("describe")
-def describe_command() -> None:
-    """Not implemented yet."""
-    raise SystemExit("kraken describe is not implemented yet")
+def describe_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint .pt file.")],
+    paths: Annotated[bool, typer.Option("--paths", help="List the trained paths.")] = False,
+    record: Annotated[Optional[Path], typer.Option("--record", help="Training record .mat (ours or the original's) for --heatmap.")] = None,
+    heatmap: Annotated[Optional[Path], typer.Option("--heatmap", help="Draw the validation heatmap from the training record to this PNG.")] = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a checkpoint's flavors, sizes, architecture, transform and training parameters.
+
+    Examples:
+
+        kraken describe model.pt --paths
+
+        kraken describe model.pt --record model_trainrecord.mat --heatmap heatmap.png
+    """
+    setup_logging(verbose, quiet)
+    with reporting_errors():
+        from kraken_cli.engine.describe import describe_checkpoint, record_file_for_checkpoint
+
+        desc = describe_checkpoint(checkpoint)
+        written = None
+        if heatmap:
+            from kraken_cli.engine.errors import InputDataError
+            from kraken_cli.engine.plots import heatmap_from_record
+            from kraken_cli.engine.training.record import read_record
+
+            rec_file = record or record_file_for_checkpoint(checkpoint)
+            if not Path(rec_file).exists():
+                raise InputDataError(f"no training record found at {rec_file}",
+                                     hint="name it with --record FILE.mat")
+            heatmap_from_record(read_record(rec_file), heatmap)
+            written = str(heatmap)
+    if as_json:
+        from dataclasses import asdict
+
+        d = asdict(desc)
+        d["heatmap"] = written
+        print_json(d)
+        return
+    from ._render import render_describe
+
+    render_describe(desc, show_paths=paths)
+    if written:
+        out.print(f"Heatmap written to {written}", highlight=False)

@@ -1,11 +1,50 @@
-"""`kraken merge` (not implemented yet)."""
+"""``kraken merge``: combine the flavors of several checkpoints into one model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._console import out, print_json
+from ._errors import reporting_errors, setup_logging
+from ._options import JsonOpt, QuietOpt, VerboseOpt
 from .app import app
 
 
 @app.command("merge")
-def merge_command() -> None:
-    """Not implemented yet."""
-    raise SystemExit("kraken merge is not implemented yet")
+def merge_command(
+    checkpoints: Annotated[list[Path], typer.Argument(help="Checkpoint .pt files to merge (two or more).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Merged checkpoint to write.")],
+    prefer: Annotated[Optional[Path], typer.Option("--prefer", help="On a flavor-name collision, keep this checkpoint's flavor.")] = None,
+    canonical: Annotated[bool, typer.Option("--canonical", help="Canonicalize flavor names before merging.")] = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Merge encoders and decoders of checkpoints that share a latent space.
+
+    Examples:
+
+        kraken merge model.pt newflavor_model.pt -o merged.pt
+    """
+    setup_logging(verbose, quiet)
+    with reporting_errors():
+        from kraken_cli.engine.merge import merge_files
+
+        merged = merge_files(checkpoints, output, prefer=str(prefer) if prefer else None, canonical=canonical)
+    sources = merged.raw.get("kraken_flavor_sources", [])
+    if as_json:
+        print_json({"output": str(output), "flavors": merged.flavors, "sources": sources,
+                    "trained_paths": [f"{a}->{b}" for a, b in merged.trained_paths]})
+        return
+    if not quiet:
+        from ._render import table
+
+        table(f"Merged {len(merged.flavors)} flavors", ["#", "flavor", "from"],
+              [(i + 1, f, s) for i, (f, s) in enumerate(zip(merged.flavors, sources))])
+        out.print(f"{len(merged.trained_paths)} trained paths of {len(merged.flavors) ** 2}. Written: {output}",
+                  highlight=False)
+    else:
+        out.print(str(output), highlight=False)

@@ -1,0 +1,146 @@
+"""Domain adaptation: move new data toward the training population's mean (UPSTREAM 4).
+
+Applied per flavor in edge space before the input transform. Modes:
+
+* ``meanshift``: ``x - mu_in + mu_tr``
+* ``meanfit``: ``a x + b`` with ``mu_tr ~ a mu_in + b`` fitted by least squares over features
+* ``meanfit+meanshift``: ``a (x - mu_in) + mu_tr``
+
+``mu_in`` is the mean of the new data over the fitting subjects; ``mu_tr`` the transform's
+training mean. Unlike the original, a subject subset can be chosen and the fit saved as an
+adapter file (``kraken adapt``) to process single subjects consistently later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import AdapterError, SpecError, TransformError
+from .io._atomic import atomic_path
+from .transforms import Transform
+
+MODES = ("none", "meanshift", "meanfit", "meanfit+meanshift")
+_ALIASES = {"meanfitshift": "meanfit+meanshift"}
+
+
+def normalize_mode(mode: str) -> str:
+    """Lower-case mode with aliases resolved; SpecError for unknown modes."""
+    m = _ALIASES.get(mode.strip().lower(), mode.strip().lower())
+    if m not in MODES:
+        raise SpecError(f"unknown adaptation mode {mode!r}", hint=f"use one of: {', '.join(MODES)}")
+    return m
+
+
+@dataclass(frozen=True)
+class FlavorAdaptation:
+    """A fitted adaptation of one flavor."""
+
+    flavor: str
+    mode: str
+    input_mean: npt.NDArray[np.float64]
+    target_mean: npt.NDArray[np.float64]
+    slope: float = 1.0
+    intercept: float = 0.0
+    fit_corr: float = float("nan")
+    n_subjects: int = 0
+    transform_sha256: str = ""
+    source_files: tuple[str, ...] = ()
+
+    def apply(self, x: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
+        """Adapt rows ``x`` of shape (n_subjects, n_edges)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.mode == "none":
+            return x
+        if self.mode == "meanshift":
+            return x - self.input_mean + self.target_mean
+        if self.mode == "meanfit":
+            return self.slope * x + self.intercept
+        return self.slope * (x - self.input_mean) + self.target_mean
+
+    def summary(self) -> dict[str, Any]:
+        """Small facts for reports: mode, slope, intercept, R^2, subjects."""
+        return {"flavor": self.flavor, "mode": self.mode, "slope": self.slope, "intercept": self.intercept,
+                "fit_r2": self.fit_corr ** 2, "n_subjects": self.n_subjects}
+
+
+def transform_checksum(t: Transform) -> str:
+    """sha256 of the transform's training mean (identifies the transform an adapter was fitted for)."""
+    mean = t.training_mean()
+    data = b"" if mean is None else np.ascontiguousarray(mean, dtype=np.float32).tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def fit_adaptation(flavor: str, mode: str, input_mean: npt.NDArray[np.floating], transform: Transform,
+                   *, n_subjects: int, source_files: tuple[str, ...] = ()) -> FlavorAdaptation:
+    """Fit one flavor's adaptation from the mean of its new data and its transform's training mean."""
+    mode = normalize_mode(mode)
+    mu_in = np.asarray(input_mean, dtype=np.float64).reshape(-1)
+    target = transform.training_mean()
+    if target is None:
+        raise TransformError(f"cannot adapt {flavor}: its {transform.kind} transform carries no training mean",
+                             hint="use --adapt none for this input (latent inputs cannot be adapted)")
+    mu_tr = np.asarray(target, dtype=np.float64).reshape(-1)
+    if mu_tr.shape != mu_in.shape:
+        raise AdapterError(f"{flavor}: data has {mu_in.size} edges but the transform's mean has {mu_tr.size}")
+    a, b = 1.0, 0.0
+    if mode in ("meanfit", "meanfit+meanshift"):
+        design = np.stack([mu_in, np.ones_like(mu_in)], axis=1)
+        (a, b), *_ = np.linalg.lstsq(design, mu_tr, rcond=None)
+        cc = float(np.corrcoef(a * mu_in + b, mu_tr)[0, 1])
+    else:
+        cc = float(np.corrcoef(mu_in, mu_tr)[0, 1])
+    return FlavorAdaptation(flavor, mode, mu_in, mu_tr, float(a), float(b), cc, n_subjects,
+                            transform_checksum(transform), source_files)
+
+
+# -- adapter files ---------------------------------------------------------------------------------
+
+def save_adapter(file: str | Path, adaptations: Mapping[str, FlavorAdaptation]) -> Path:
+    """Write a human-readable JSON adapter file (atomic)."""
+    payload = {"format": "kraken-adapter", "version": 1, "flavors": {}}
+    for name, a in adaptations.items():
+        d = asdict(a)
+        d["input_mean"] = a.input_mean.tolist()
+        d["target_mean"] = a.target_mean.tolist()
+        d["source_files"] = list(a.source_files)
+        d["fit_r2"] = a.fit_corr ** 2
+        payload["flavors"][name] = d  # type: ignore[index]
+    path = Path(file)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1))
+    return path
+
+
+def load_adapter(file: str | Path) -> dict[str, FlavorAdaptation]:
+    """Read an adapter file written by :func:`save_adapter`."""
+    path = Path(file)
+    try:
+        payload = json.loads(path.read_text())
+        if payload.get("format") != "kraken-adapter":
+            raise ValueError("not a kraken adapter file")
+        out = {}
+        for name, d in payload["flavors"].items():
+            d = dict(d)
+            d.pop("fit_r2", None)
+            d["input_mean"] = np.asarray(d["input_mean"], dtype=np.float64)
+            d["target_mean"] = np.asarray(d["target_mean"], dtype=np.float64)
+            d["source_files"] = tuple(d.get("source_files", ()))
+            out[name] = FlavorAdaptation(**d)
+        return out
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AdapterError(f"{path} is not a readable adapter file ({exc})",
+                           hint="write one with `kraken adapt ... -o ADAPTER.json`") from exc
+
+
+def check_adapter(adapt: FlavorAdaptation, transform: Transform, *, file: str) -> None:
+    """Refuse an adapter fitted against another transform."""
+    if adapt.transform_sha256 and adapt.transform_sha256 != transform_checksum(transform):
+        raise AdapterError(f"{file}: the adaptation of {adapt.flavor} was fitted for another transform",
+                           hint="refit it with `kraken adapt` using this checkpoint's transform")

@@ -1,0 +1,271 @@
+"""Prediction files: the original's ``.mat`` layout (UPSTREAM 10.2), MATLAB v7.3 and ``.npz``.
+
+Every writer takes rows chunk by chunk. ``mat`` (MATLAB v5) keeps them in memory and saves once
+(its 2 GB variable limit is checked before any compute); ``mat73`` and ``npz`` write rows as
+they come, so memory stays bounded. All files appear atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from ..connectome import n_regions_from_edges, tri_to_square
+from ..errors import OutputError, SpecError
+from ._atomic import atomic_path
+
+MAT5_LIMIT_BYTES = 2**31 - 1
+_IN = ("input", "i", "in", "s", "src", "source")
+_OUT = ("output", "o", "out", "t", "trg", "targ", "target")
+_IN_RE = re.compile(r"\{(" + "|".join(_IN) + r")\}", re.IGNORECASE)
+_OUT_RE = re.compile(r"\{(" + "|".join(_OUT) + r")\}", re.IGNORECASE)
+
+
+@dataclass
+class OutputFile:
+    """One file to write: its path and the (source, output) pairs it holds."""
+
+    path: Path
+    sources: list[str]
+    outputs: list[str]
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(s, o) for s in self.sources for o in self.outputs]
+
+
+def expand_template(template: str, sources: Sequence[str], outputs: Sequence[str]) -> list[OutputFile]:
+    """Files for ``-o TEMPLATE`` with ``{input}``/``{output}`` placeholders (UPSTREAM 10.1)."""
+    has_in = bool(_IN_RE.search(template))
+    has_out = bool(_OUT_RE.search(template))
+    stray = re.findall(r"\{([^}]*)\}", _OUT_RE.sub("", _IN_RE.sub("", template)))
+    if stray:
+        raise SpecError(f"unknown placeholder {{{stray[0]}}} in output template {template!r}",
+                        hint="use {input} and/or {output}")
+    files: list[OutputFile] = []
+    src_groups = [[s] for s in sources] if has_in else [list(sources)]
+    out_groups = [[o] for o in outputs] if has_out else [list(outputs)]
+    for ss in src_groups:
+        for oo in out_groups:
+            name = _IN_RE.sub(ss[0], template) if has_in else template
+            name = _OUT_RE.sub(oo[0], name) if has_out else name
+            files.append(OutputFile(Path(name), ss, oo))
+    paths = [f.path for f in files]
+    if len(set(paths)) != len(paths):
+        raise SpecError(f"output template {template!r} gives several outputs the same file name",
+                        hint="add {input} and/or {output} to the template")
+    return files
+
+
+@dataclass
+class FileMeta:
+    """Top-level values written next to the predictions."""
+
+    subjects: list[str]
+    checkpoint: str
+    recordfile: str
+    inputfiles: list[str]
+    fusion_members: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class PredictionWriter(Protocol):
+    def write_rows(self, start: int, chunk: Mapping[tuple[str, str], npt.NDArray[np.float32]]) -> None: ...
+
+    def close(self) -> Path: ...
+
+    def abort(self) -> None: ...
+
+
+def _square(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
+    if n_regions_from_edges(x.shape[1]) is None:
+        return None
+    return tri_to_square(x, diagonal=np.nan)
+
+
+class Mat5Writer:
+    """The original's layout, written with ``scipy.io.savemat`` (v5, compressed, long field names)."""
+
+    def __init__(self, spec: OutputFile, meta: FileMeta, *, square: bool = False) -> None:
+        self.spec, self.meta, self.square = spec, meta, square
+        self.parts: dict[tuple[str, str], list[npt.NDArray[np.float32]]] = {p: [] for p in spec.pairs}
+
+    def write_rows(self, start: int, chunk: Mapping[tuple[str, str], npt.NDArray[np.float32]]) -> None:
+        for p in self.parts:
+            self.parts[p].append(np.asarray(chunk[p], dtype=np.float32))
+
+    def close(self) -> Path:
+        import scipy.io
+
+        pa: dict[str, dict[str, Any]] = {}
+        for (s, o), parts in self.parts.items():
+            x = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+            value: Any = x
+            if self.square and o != "encoded":
+                sq = _square(x)
+                if sq is not None:
+                    cell = np.empty((1, sq.shape[0]), dtype=object)
+                    for i in range(sq.shape[0]):
+                        cell[0, i] = sq[i]
+                    value = cell
+            pa.setdefault(s, {})[o] = value
+        pa = {s: dict(sorted(d.items())) for s, d in pa.items()}
+        m = self.meta
+        data: dict[str, Any] = {
+            "checkpoint": m.checkpoint, "recordfile": m.recordfile, "inputfiles": list(m.inputfiles),
+            "subjects": list(m.subjects), "inputtypes": list(self.spec.sources),
+            "outputtypes": list(self.spec.outputs), "predicted_alltypes": pa,
+        }
+        if m.fusion_members:
+            data["fusionmode_inputtypes"] = {k: list(v) for k, v in m.fusion_members.items()}
+        data.update(m.extra)
+        with atomic_path(self.spec.path) as tmp:
+            with open(tmp, "wb") as fh:
+                scipy.io.savemat(fh, data, format="5", do_compression=True, long_field_names=True,
+                                 oned_as="row")
+        return self.spec.path
+
+    def abort(self) -> None:
+        self.parts.clear()
+
+
+class NpzWriter:
+    """``.npz`` with keys ``predicted_alltypes/<input>/<output>``, ``subjects``, ``inputtypes``, ``outputtypes``.
+
+    Rows go to memory-mapped ``.npy`` files in a temporary folder next to the output, zipped at the end.
+    """
+
+    def __init__(self, spec: OutputFile, meta: FileMeta, n_subjects: int, widths: Mapping[str, int],
+                 *, square: bool = False) -> None:
+        self.spec, self.meta, self.square = spec, meta, square
+        folder = spec.path.parent if str(spec.path.parent) else Path(".")
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=f".{spec.path.name}.", dir=folder))
+        self.arrays: dict[tuple[str, str], np.memmap] = {}
+        for i, (s, o) in enumerate(spec.pairs):
+            w = widths[o]
+            r = n_regions_from_edges(w) if (square and o != "encoded") else None
+            shape = (n_subjects, r, r) if r else (n_subjects, w)
+            self.arrays[(s, o)] = np.lib.format.open_memmap(self.tmpdir / f"{i}.npy", mode="w+",
+                                                            dtype=np.float32, shape=shape)
+
+    def write_rows(self, start: int, chunk: Mapping[tuple[str, str], npt.NDArray[np.float32]]) -> None:
+        for p, arr in self.arrays.items():
+            x = np.asarray(chunk[p], dtype=np.float32)
+            if arr.ndim == 3:
+                x = tri_to_square(x, diagonal=np.nan)
+            arr[start:start + x.shape[0]] = x
+
+    def close(self) -> Path:
+        try:
+            with atomic_path(self.spec.path) as tmp:
+                with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                    for i, ((s, o), arr) in enumerate(self.arrays.items()):
+                        arr.flush()
+                        zf.write(self.tmpdir / f"{i}.npy", f"predicted_alltypes/{s}/{o}.npy")
+                    small = {"subjects": np.asarray(self.meta.subjects, dtype=str),
+                             "inputtypes": np.asarray(self.spec.sources, dtype=str),
+                             "outputtypes": np.asarray(self.spec.outputs, dtype=str),
+                             "checkpoint": np.asarray(self.meta.checkpoint),
+                             "inputfiles": np.asarray(self.meta.inputfiles, dtype=str)}
+                    for k, members in self.meta.fusion_members.items():
+                        small[f"fusionmode_inputtypes/{k}"] = np.asarray(list(members), dtype=str)
+                    for k, v in small.items():
+                        with zf.open(f"{k}.npy", "w", force_zip64=True) as fh:
+                            np.lib.format.write_array(fh, v, allow_pickle=False)
+        finally:
+            self.abort()
+        return self.spec.path
+
+    def abort(self) -> None:
+        self.arrays.clear()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class Mat73Writer:
+    """MATLAB v7.3 (HDF5) predictions, written chunk by chunk."""
+
+    def __init__(self, spec: OutputFile, meta: FileMeta, n_subjects: int, widths: Mapping[str, int],
+                 *, square: bool = False) -> None:
+        from ._mat73_write import Mat73Writer as H5Writer
+
+        self.spec, self.meta = spec, meta
+        self.h5 = H5Writer(spec.path)
+        self.h5.__enter__()
+        self.square: dict[tuple[str, str], int] = {}
+        for s, o in spec.pairs:
+            w = widths[o]
+            r = n_regions_from_edges(w) if (square and o != "encoded") else None
+            key = f"predicted_alltypes/{s}/{o}"
+            if r:
+                self.square[(s, o)] = r
+                self.h5.create_rows(key, n_subjects, r * r, np.float32)
+            else:
+                self.h5.create_rows(key, n_subjects, w, np.float32)
+        self.h5.write("subjects", list(meta.subjects))
+        self.h5.write("inputtypes", list(spec.sources))
+        self.h5.write("outputtypes", list(spec.outputs))
+        self.h5.write("checkpoint", meta.checkpoint)
+        self.h5.write("recordfile", meta.recordfile)
+        self.h5.write("inputfiles", list(meta.inputfiles))
+        for k, members in meta.fusion_members.items():
+            self.h5.write(f"fusionmode_inputtypes/{k}", list(members))
+
+    def write_rows(self, start: int, chunk: Mapping[tuple[str, str], npt.NDArray[np.float32]]) -> None:
+        for (s, o) in self.spec.pairs:
+            x = np.asarray(chunk[(s, o)], dtype=np.float32)
+            if (s, o) in self.square:
+                x = tri_to_square(x, diagonal=np.nan).reshape(x.shape[0], -1)
+            self.h5.write_rows(f"predicted_alltypes/{s}/{o}", start, x)
+
+    def close(self) -> Path:
+        self.h5.__exit__(None, None, None)
+        return self.spec.path
+
+    def abort(self) -> None:
+        try:
+            self.h5.__exit__(OutputError, OutputError("aborted"), None)
+        except OutputError:
+            pass
+
+
+def estimate_mat5_bytes(n_subjects: int, widths: Mapping[str, int], spec: OutputFile) -> int:
+    """Bytes of the ``predicted_alltypes`` variable of one v5 file (float32)."""
+    return sum(n_subjects * widths[o] * 4 for _, o in spec.pairs)
+
+
+def open_writer(fmt: str, spec: OutputFile, meta: FileMeta, n_subjects: int, widths: Mapping[str, int],
+                *, square: bool = False) -> PredictionWriter:
+    """A writer for ``fmt`` in ``mat``, ``mat73``, ``npz``."""
+    if fmt == "mat":
+        return Mat5Writer(spec, meta, square=square)
+    if fmt == "npz":
+        return NpzWriter(spec, meta, n_subjects, widths, square=square)
+    if fmt == "mat73":
+        return Mat73Writer(spec, meta, n_subjects, widths, square=square)
+    raise SpecError(f"unknown output format {fmt!r}", hint="use mat, mat73 or npz")
+
+
+def check_outputs(files: Sequence[OutputFile], fmt: str, n_subjects: int, widths: Mapping[str, int],
+                  inputs: Sequence[str]) -> None:
+    """Before any compute: writable folders, no input overwritten, v5 size limit."""
+    from ._atomic import check_writable_dir
+
+    resolved_inputs = {os.path.realpath(p) for p in inputs}
+    for f in files:
+        if os.path.realpath(f.path) in resolved_inputs:
+            raise OutputError(f"output {f.path} would overwrite an input file",
+                              hint="choose another -o template")
+        check_writable_dir(f.path)
+        if fmt == "mat" and estimate_mat5_bytes(n_subjects, widths, f) > MAT5_LIMIT_BYTES:
+            gb = estimate_mat5_bytes(n_subjects, widths, f) / 2**30
+            raise OutputError(f"{f.path} would hold {gb:.1f} GB of predictions, above MATLAB v5's 2 GB limit",
+                              hint="use --format mat73 (or npz), or split the outputs with {input}/{output} in -o")

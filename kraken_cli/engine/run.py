@@ -1,0 +1,239 @@
+"""``kraken run`` as one engine call: load, check, adapt, predict chunk by chunk, write, evaluate."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from .adapt import FlavorAdaptation, load_adapter
+from .connectome import Cohort
+from .errors import FlavorError, SpecError
+from .flavors import FlavorSpec, is_latent_name, match_flavor
+from .io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer
+from .predict import KrakenModel, RunOptions, RunPlan, load_model
+from .progress import NULL_PROGRESS, Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``kraken run`` was asked to do."""
+
+    inputs: tuple[str, ...]
+    checkpoints: tuple[str, ...] = ()
+    transforms: tuple[str, ...] = ()
+    options: RunOptions = RunOptions()
+    output: str | None = None
+    square: bool = False
+    fmt: str = "mat"
+    adapter: str | None = None
+    adapt_source: tuple[str, ...] = ()
+    subjects: str | None = None
+    split_file: str | None = None
+    split: str | None = None
+    evaluate: bool = False
+    metrics_csv: str | None = None
+    heatmap: str | None = None
+    demean: str = "test"
+    device: str = "auto"
+    cache_dir: str | None = None
+
+
+@dataclass
+class InputSummary:
+    flavor: str
+    file: str
+    subjects: int
+    features: int
+    atlas: str | None
+
+
+@dataclass
+class RunResult:
+    """What a run read, fitted, wrote and measured."""
+
+    inputs: list[InputSummary]
+    n_subjects: int
+    checkpoint: str
+    files: list[Path] = field(default_factory=list)
+    adaptations: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    plan_sources: list[str] = field(default_factory=list)
+    plan_outputs: list[str] = field(default_factory=list)
+
+
+def _resolve(name: str, cache_dir: Path | None) -> str:
+    if Path(name).exists():
+        return name  # a local file given explicitly always wins
+    from . import registry
+
+    return str(registry.resolve_file(name, cache_dir))
+
+
+def _registry_transforms(checkpoint_name: str) -> list[str]:
+    """Transform files the flavor database pairs with a released checkpoint."""
+    from .flavors import flavor_database
+
+    names = [e["xform"] for e in flavor_database().values() if e.get("checkpoint") == checkpoint_name]
+    return list(dict.fromkeys(names))
+
+
+def resolve_model_files(checkpoints: Sequence[str], transforms: Sequence[str],
+                        cache_dir: str | None) -> tuple[list[str], list[str]]:
+    """Checkpoint and transform files: explicit ones, registry names, or the published model (DESIGN 3.2)."""
+    from .flavors import flavor_database
+
+    cdir = Path(cache_dir) if cache_dir else None
+    if not checkpoints:
+        default = flavor_database()["FCcorr_fs86_hpf"]["checkpoint"]
+        checkpoints = [default]
+    ck = [_resolve(c, cdir) for c in checkpoints]
+    tr_names = list(transforms)
+    if not tr_names:
+        for c in checkpoints:
+            tr_names += _registry_transforms(Path(c).name)
+    return ck, [_resolve(t, cdir) for t in tr_names]
+
+
+def select_subjects(cohort: Cohort, subjects: str | None, split_file: str | None, split: str | None) -> Cohort:
+    """Apply ``--subjects`` and/or ``--split-file/--split``."""
+    from .io import read_split_file, read_subject_list
+
+    if split and not split_file:
+        raise SpecError("--split needs --split-file", hint="add --split-file FILE.mat")
+    if split_file:
+        chosen = read_split_file(split_file).select(split or "all")
+        chosen = [s for s in chosen if s in set(cohort.subjects)] if split in (None, "all") else chosen
+        cohort = cohort.subset(chosen)
+    if subjects:
+        cohort = cohort.subset(read_subject_list(subjects))
+    return cohort
+
+
+def _source_means(specs: Sequence[str], chunk: int) -> dict[str, tuple[npt.NDArray[np.float64], int]]:
+    from .io import load_cohort
+
+    c = load_cohort([FlavorSpec.parse(s) for s in specs])
+    out = {}
+    for f in c.flavors:
+        total = np.zeros(c.sources[f].n_features)
+        for start in range(0, c.n_subjects, chunk):
+            total += np.asarray(c.read(f, start, start + chunk), dtype=np.float64).sum(axis=0)
+        out[f] = (total / c.n_subjects, c.n_subjects)
+    return out
+
+
+def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: RunPlan, config: RunConfig) -> None:
+    """Fit (or load) the adaptation of each connectome input into ``plan.adaptations``."""
+    from .adapt import fit_adaptation, normalize_mode
+
+    mode = normalize_mode(config.options.adapt)
+    if config.adapter:
+        if mode != "none":
+            raise SpecError("--adapter and --adapt cannot be used together",
+                            hint="the adapter file already holds the fitted adaptation")
+        model.use_adapter(plan, load_adapter(config.adapter), file=config.adapter)
+        return
+    if mode == "none":
+        return
+    if config.adapt_source:
+        means = _source_means(config.adapt_source, config.options.chunk_size)
+        for name, idx in plan.model_index.items():
+            key = name if name in means else match_flavor(name, list(means))
+            if key is None:
+                raise FlavorError(f"--adapt-source gives no data for {name}",
+                                  hint="give --adapt-source FLAVOR=PATH for every adapted input")
+            mu, n = means[key]
+            plan.adaptations[name] = fit_adaptation(name, mode, mu, model.transform_for(model.flavors[idx]),
+                                                    n_subjects=n)
+        return
+    plan.adaptations = model.fit_adaptation(cohort, plan, mode, chunk_size=config.options.chunk_size)
+
+
+def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
+    """Run a checkpoint on connectome inputs; see ``kraken run --help``."""
+    from .io import load_cohort
+
+    if not config.inputs:
+        raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
+    specs = [FlavorSpec.parse(s) for s in config.inputs]
+    ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
+    model = load_model(ck, tr, device=config.device)
+    cohort = select_subjects(load_cohort(specs), config.subjects, config.split_file, config.split)
+    plan = model.plan(cohort, config.options)
+    widths = {o: (model.checkpoint.config.latentsize if o == "encoded"
+                  else model.transform_for(o).n_features_in_) for o in plan.outputs}
+    checkpoint_label = ck[0] if len(ck) == 1 else "merged:" + ",".join(ck)
+    files: list[OutputFile] = []
+    if config.output:
+        files = expand_template(config.output, plan.sources, plan.outputs)
+        input_files = [cohort.sources[f].file for f in cohort.flavors]
+        check_outputs(files, config.fmt, cohort.n_subjects, widths, input_files)
+    elif not config.evaluate:
+        log.warning("no -o/--output given: predictions are computed but not saved")
+    prepare_adaptation(model, cohort, plan, config)
+
+    truth_of = {o: f for o in plan.outputs if o != "encoded"
+                for f in cohort.flavors if not is_latent_name(f) and match_flavor(f, [o]) is not None}
+    eval_pairs = [(s, o) for (s, o) in plan.pairs if o in truth_of] if config.evaluate else []
+    if config.evaluate and not eval_pairs:
+        raise FlavorError("--evaluate needs the true data of an output flavor among the inputs",
+                          hint="give the flavors you predict as inputs too (-i FLAVOR=PATH)")
+    collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]] = {p: [] for p in eval_pairs}
+
+    meta = FileMeta(subjects=cohort.subjects, checkpoint=checkpoint_label, recordfile="",
+                    inputfiles=[cohort.sources[f].file for f in cohort.flavors],
+                    fusion_members={g.name: list(g.members) for g in plan.groups})
+    writers = [open_writer(config.fmt, f, meta, cohort.n_subjects, widths, square=config.square) for f in files]
+    try:
+        for start, chunk in model.iter_predictions(cohort, plan, config.options, progress):
+            for w in writers:
+                w.write_rows(start, chunk)
+            for p in eval_pairs:
+                collected[p].append(chunk[p])
+        written = [w.close() for w in writers]
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    result = RunResult(
+        inputs=[InputSummary(f, cohort.sources[f].file, cohort.n_subjects, cohort.sources[f].n_features,
+                             cohort.sources[f].flavor.atlas) for f in cohort.flavors],
+        n_subjects=cohort.n_subjects, checkpoint=checkpoint_label, files=written,
+        adaptations=[a.summary() for a in plan.adaptations.values()],
+        plan_sources=plan.sources, plan_outputs=plan.outputs)
+    if eval_pairs:
+        result.metrics = evaluate(model, cohort, truth_of, collected, config.demean)
+        from .evaluation import write_evaluation
+
+        result.files += write_evaluation(result.metrics, config.metrics_csv, config.heatmap,
+                                         title=Path(checkpoint_label).name)
+    return result
+
+
+def evaluate(model: KrakenModel, cohort: Cohort, truth_of: Mapping[str, str],
+             collected: Mapping[tuple[str, str], list[npt.NDArray[np.float32]]], demean: str) -> list[dict[str, Any]]:
+    """Identifiability metrics of every (source, output) pair that has ground truth (UPSTREAM 14)."""
+    from .metrics import evaluate_path
+
+    if demean not in ("test", "train"):
+        raise SpecError(f"--demean must be test or train, got {demean!r}")
+    rows = []
+    truths = {o: np.asarray(cohort.read(f), dtype=np.float64) for o, f in truth_of.items()}
+    for (s, o), parts in collected.items():
+        pred = np.concatenate(parts)
+        mu = None
+        if demean == "train":
+            mu = model.transform_for(o).training_mean()
+            if mu is None:
+                raise SpecError(f"--demean train: the transform of {o} carries no training mean",
+                                hint="use --demean test")
+        m = evaluate_path(truths[o], pred, demean=mu)
+        rows.append({"source": s, "target": o, "n_subjects": int(pred.shape[0]), **m})
+    return rows

@@ -1,0 +1,54 @@
+"""``kraken adapt`` as one engine call: fit a domain adaptation on a reference cohort and save it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .adapt import normalize_mode, save_adapter
+from .errors import SpecError
+from .flavors import FlavorSpec
+from .predict import RunOptions
+from .progress import NULL_PROGRESS, Progress
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """What ``kraken adapt`` was asked to fit."""
+
+    inputs: tuple[str, ...]
+    output: str
+    mode: str = "meanfit+meanshift"
+    checkpoints: tuple[str, ...] = ()
+    transforms: tuple[str, ...] = ()
+    subjects: str | None = None
+    device: str = "cpu"
+    cache_dir: str | None = None
+
+
+@dataclass
+class AdaptResult:
+    file: Path
+    n_subjects: int
+    flavors: list[dict[str, Any]]
+
+
+def fit_adapter(config: AdaptConfig, progress: Progress = NULL_PROGRESS) -> AdaptResult:
+    """Fit ``config.mode`` per input flavor on (a subset of) the inputs' subjects and save an adapter file."""
+    from .io import load_cohort
+    from .io._atomic import check_writable_dir
+    from .predict import load_model
+    from .run import resolve_model_files, select_subjects
+
+    mode = normalize_mode(config.mode)
+    if mode == "none":
+        raise SpecError("--mode none fits nothing", hint="use meanshift, meanfit or meanfit+meanshift")
+    check_writable_dir(config.output)
+    ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
+    model = load_model(ck, tr, device=config.device)
+    cohort = select_subjects(load_cohort([FlavorSpec.parse(s) for s in config.inputs]), config.subjects, None, None)
+    plan = model.plan(cohort, RunOptions(outputs=("encoded",)))
+    fitted = model.fit_adaptation(cohort, plan, mode, progress)
+    file = save_adapter(config.output, fitted)
+    return AdaptResult(file, cohort.n_subjects, [a.summary() for a in fitted.values()])

@@ -41,13 +41,13 @@ CheckpointOpt = Annotated[
     list[str],
     typer.Option("-c", "--checkpoint", metavar="PATH|NAME",
                  help="Checkpoint .pt file or registry name, repeatable (several are merged on the fly).",
-                 autocompletion=_complete.complete_registry_name),
+                 autocompletion=_complete.complete_checkpoint_name),
 ]
 TransformOpt = Annotated[
     list[str],
     typer.Option("-t", "--transform", metavar="PATH|NAME",
                  help="Input transform file(s) (*_ioxfm_*.npy/.npz/.h5), repeatable. Default: found from the checkpoint.",
-                 autocompletion=_complete.complete_registry_name),
+                 autocompletion=_complete.complete_transform_name),
 ]
 SubjectsOpt = Annotated[
     Optional[str],
@@ -68,3 +68,12 @@ AdaptModeOpt = Annotated[
                  help="Domain adaptation of inputs to the training population (fitted on the input subjects).",
                  autocompletion=_complete.complete_adapt_mode),
 ]
+
+
+def cache_dir_for(cache_dir: Optional[Path]) -> str:
+    """The cache folder: --cache-dir, else $KRAKEN_DATA, else $KRAKENCODER_DATA, else the user cache."""
+    import os
+
+    from kraken_cli.engine.registry import default_cache_dir
+
+    return str(default_cache_dir(cache_dir, os.environ))

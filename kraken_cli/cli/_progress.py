@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 
 from kraken_cli.engine.progress import NULL_PROGRESS
 from kraken_cli.engine.progress import Progress as ProgressProtocol
@@ -13,13 +14,15 @@ from ._console import err
 class RichProgress:
     """One rich progress bar per engine task."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, in_bytes: bool = False) -> None:
+        self.in_bytes = in_bytes
         self._bar: Progress | None = None
         self._task: int | None = None
 
     def start(self, label: str, total: int | None = None) -> None:
         self.done()
-        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        counts = (DownloadColumn(), TransferSpeedColumn()) if self.in_bytes else (MofNCompleteColumn(),)
+        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), *counts,
                              TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
         self._bar.start()
         self._task = self._bar.add_task(label, total=total)
@@ -35,8 +38,8 @@ class RichProgress:
             self._task = None
 
 
-def make_progress(quiet: bool, as_json: bool = False) -> ProgressProtocol:
+def make_progress(quiet: bool, as_json: bool = False, *, in_bytes: bool = False) -> ProgressProtocol:
     """A rich bar on an interactive stderr, else the engine's no-op progress."""
     if quiet or as_json or not err.is_terminal:
         return NULL_PROGRESS
-    return RichProgress()
+    return RichProgress(in_bytes=in_bytes)

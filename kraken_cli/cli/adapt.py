@@ -12,6 +12,7 @@ from ._console import out, print_json
 from ._errors import reporting_errors, setup_logging
 from ._options import (CacheDirOpt, CheckpointOpt, Device, DeviceOpt, InputOpt, JsonOpt, QuietOpt, SubjectsOpt,
                        TransformOpt, VerboseOpt)
+from ._options import cache_dir_for
 from .app import app
 
 
@@ -45,7 +46,7 @@ def adapt_command(
         result = fit_adapter(AdaptConfig(
             inputs=tuple(inputs), output=str(output), mode=mode, checkpoints=tuple(checkpoint),
             transforms=tuple(transform), subjects=subjects, device=device.value,
-            cache_dir=str(cache_dir) if cache_dir else None))
+            cache_dir=cache_dir_for(cache_dir)))
     if as_json:
         print_json({"file": str(result.file), "n_subjects": result.n_subjects, "flavors": result.flavors})
     elif quiet:

@@ -1,11 +1,125 @@
-"""`kraken fetch` (not implemented yet)."""
+"""`kraken fetch`: download released Krakencoder files into the cache folder, or list them."""
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.filesize import decimal
+from rich.markup import escape
+from rich.table import Table
+
+from . import _complete
+from ._console import err, out, print_json
+from ._errors import reporting_errors, setup_logging
+from ._options import CacheDirOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._progress import make_progress
 from .app import app
+
+if TYPE_CHECKING:
+    from kraken_cli.engine.registry import CacheStatus, FetchedFile
+
+NamesArg = Annotated[
+    Optional[list[str]],
+    typer.Argument(metavar="NAME", show_default=False, autocompletion=_complete.complete_registry_name,
+                   help="Released files to download (see --list). Default: the published 15-flavor model "
+                        "and its three PCA transforms."),
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="Download every released file.")]
+ListOpt = Annotated[bool, typer.Option("--list", help="List the released files (or the NAMEs / --flavors ones) "
+                                                      "and which are cached; download nothing. With -q: names only.")]
+FlavorsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--flavors", metavar="FLAVOR[,FLAVOR...]", autocompletion=_complete.complete_flavor_list,
+                 help="Also get the checkpoint and transform of these flavors (repeatable, or comma-separated)."),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Download again even when a verified copy is cached.")]
+MirrorOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--mirror", metavar="URL", help="Base URL tried first, as URL/NAME (repeatable), "
+                                                 "e.g. a lab server holding a copy of the files."),
+]
 
 
 @app.command("fetch")
-def fetch_command() -> None:
-    """Not implemented yet."""
-    raise SystemExit("kraken fetch is not implemented yet")
+def fetch_command(
+    names: NamesArg = None,
+    all_files: AllOpt = False,
+    list_only: ListOpt = False,
+    flavors: FlavorsOpt = None,
+    force: ForceOpt = False,
+    cache_dir: CacheDirOpt = None,
+    mirror: MirrorOpt = None,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download released model files (checkpoints, transforms) into the cache folder.
+
+    Each file is checked against its published sha256 before it is used; an interrupted download
+    resumes where it stopped. The paths of the files are printed on stdout.
+
+    [bold]Examples[/]
+
+        kraken fetch                                  [dim]# the published model + 3 PCA transforms[/]
+        kraken fetch --list                           [dim]# what can be fetched, and what is cached[/]
+        kraken fetch --flavors SCifod2act_fs86_sift2  [dim]# a flavor's checkpoint and transform[/]
+        kraken fetch --all --cache-dir /data/kraken
+        kraken fetch --mirror https://lab.example.org/kraken
+    """
+    setup_logging(verbose, quiet)
+    flavor_list = [f.strip() for item in flavors or [] for f in item.split(",") if f.strip()]
+    if all_files and (names or flavor_list):
+        raise typer.BadParameter("give either --all or NAME.../--flavors, not both", param_hint="--all")
+    from kraken_cli.engine import registry
+
+    with reporting_errors():
+        cache = registry.default_cache_dir(cache_dir, os.environ)
+        if list_only:
+            statuses = registry.list_files(cache, names or [], flavors=flavor_list)
+            _render_list(statuses, cache, as_json=as_json, quiet=quiet)
+            return
+        fetched = registry.fetch(names or [], cache_dir=cache, all_files=all_files, flavors=flavor_list,
+                                 mirrors_first=mirror or [], force=force, progress=make_progress(quiet, as_json, in_bytes=True))
+    _render_fetched(fetched, cache, as_json=as_json, quiet=quiet)
+
+
+def _render_list(statuses: list[CacheStatus], cache: os.PathLike[str], *, as_json: bool,
+                 quiet: bool) -> None:
+    if as_json:
+        print_json({"cache_dir": str(cache), "files": [
+            {**s.entry.to_dict(), "size": s.size, "cached": s.cached, "path": str(s.path)} for s in statuses]})
+        return
+    if quiet:  # no table: one name per line, for scripts
+        out.file.write("".join(f"{s.entry.name}\n" for s in statuses))
+        out.file.flush()
+        return
+    table = Table(title=f"Released files (cache: {escape(str(cache))})", title_justify="left", header_style="bold")
+    table.add_column("name", overflow="fold")
+    table.add_column("kind")
+    table.add_column("size", justify="right")
+    table.add_column("cached", justify="center")
+    for s in statuses:
+        table.add_row(escape(s.entry.name), s.entry.kind, "?" if s.size is None else decimal(s.size),
+                      "[green]✓[/]" if s.cached else "–")
+    out.print(table)
+    n = sum(s.cached for s in statuses)
+    err.print(f"[dim]{n} of {len(statuses)} cached; `kraken fetch NAME` downloads one.[/]")
+
+
+def _render_fetched(fetched: list[FetchedFile], cache: os.PathLike[str], *, as_json: bool,
+                    quiet: bool) -> None:
+    if as_json:
+        print_json({"cache_dir": str(cache), "files": [
+            {"name": f.entry.name, "kind": f.entry.kind, "path": str(f.path), "downloaded": f.downloaded,
+             "size": f.path.stat().st_size, "sha256": f.entry.sha256} for f in fetched]})
+        return
+    for f in fetched:
+        out.file.write(f"{f.path}\n")
+    out.file.flush()
+    if not quiet:
+        n_new = sum(f.downloaded for f in fetched)
+        err.print(f"[green]✓[/] {n_new} downloaded, {len(fetched) - n_new} already cached and verified, "
+                  f"in {escape(str(cache))}")
+

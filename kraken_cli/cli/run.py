@@ -12,6 +12,7 @@ from ._console import err, out, print_json
 from ._errors import reporting_errors, setup_logging
 from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, InputOpt, JsonOpt,
                        OutFormat, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
+from ._options import cache_dir_for
 from .app import app
 
 
@@ -82,7 +83,7 @@ def run_command(
             adapt_source=tuple(adapt_source), subjects=subjects, split_file=str(split_file) if split_file else None,
             split=split, evaluate=evaluate, metrics_csv=str(metrics_csv) if metrics_csv else None,
             heatmap=str(heatmap) if heatmap else None, demean=demean, device=device.value,
-            cache_dir=str(cache_dir) if cache_dir else None)
+            cache_dir=cache_dir_for(cache_dir))
         result = run(config, progress=make_progress(quiet, as_json))
     from ._render import render_run
 

@@ -1,0 +1,304 @@
+"""Verified, resumable HTTP downloads into a cache folder (httpx). Knows files, not the registry.
+
+A file is written to ``NAME.incomplete`` and resumed from there with an HTTP ``Range`` request after
+a dropped connection or an earlier interrupted run (restarted when a server ignores ``Range``). Its
+sha256 is checked before it is renamed into place, atomically. The digests of verified files are
+remembered in ``.kraken-digests.json`` beside them, keyed by size and mtime, so that a cached file is
+hashed once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import FetchError
+from .progress import Progress
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger("kraken_cli.engine.registry")
+
+DIGEST_FILE = ".kraken-digests.json"
+PARTIAL_SUFFIX = ".incomplete"
+_MAX_ATTEMPTS = 4  # per URL: the first request plus resumes after dropped connections
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_digests(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / DIGEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remember_digest(path: Path, digest: str) -> None:
+    """Record ``digest`` for ``path`` under its current size and mtime (best effort: a read-only cache is fine)."""
+    folder = path.parent
+    tmp: str | None = None
+    try:
+        st = path.stat()
+        data = _read_digests(folder)
+        data[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        fd, tmp = tempfile.mkstemp(prefix=f"{DIGEST_FILE}.", suffix=".part", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+        os.replace(tmp, folder / DIGEST_FILE)
+    except OSError as exc:
+        log.debug("could not record the digest of %s: %s", path, exc)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def has_digest(path: Path, sha256: str, size: int | None = None) -> bool:
+    """True when ``path`` has this sha256; hashes only when the digest cache has no record of its size+mtime."""
+    st = path.stat()
+    if size is not None and st.st_size != size:
+        return False
+    rec = _read_digests(path.parent).get(path.name)
+    if isinstance(rec, dict) and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns:
+        return rec.get("sha256") == sha256
+    log.info("verifying the sha256 of %s", path.name)
+    digest = file_sha256(path)
+    remember_digest(path, digest)
+    return digest == sha256
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def make_client(timeout: float = 30.0) -> httpx.Client:
+    """An httpx client for downloads: redirects followed, kraken's User-Agent, proxies from the environment."""
+    import httpx
+
+    from kraken_cli import __version__
+
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)), follow_redirects=True,
+                        headers={"User-Agent": f"kraken/{__version__}"})
+
+
+class _MirrorFailure(Exception):
+    """One URL did not give the file; ``kind`` says why (not_found, http, connect, timeout, transfer, size, hash)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+class _Restart(Exception):
+    """The response cannot continue the partial file: start again from byte 0."""
+
+
+def download_file(name: str, sha256: str, urls: Sequence[str], cache: Path, *, size: int | None = None,
+                  force: bool = False, progress: Progress, client: httpx.Client | None = None) -> tuple[Path, bool]:
+    """Make ``cache/name`` present with this sha256, trying ``urls`` in order.
+
+    Returns
+    -------
+    path : Path
+        ``cache / name``.
+    downloaded : bool
+        False when a verified copy was already there.
+
+    Raises
+    ------
+    FetchError
+        When the folder cannot be written, or no URL gives the right file (the message lists what
+        each URL did; a file with the wrong sha256 is deleted).
+    """
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(f"cannot create the cache folder {cache}: {exc.strerror or exc}",
+                         hint="choose a writable folder with --cache-dir or KRAKEN_DATA") from exc
+    final = cache / name
+    part = cache / (name + PARTIAL_SUFFIX)
+    with _download_lock(cache, name):
+        if final.is_file() and not force:
+            if has_digest(final, sha256, size):
+                log.info("%s is already in %s", name, cache)
+                return final, False
+            log.warning("cached %s does not match its sha256; downloading it again", name)
+        if force:
+            part.unlink(missing_ok=True)
+        own = client is None
+        http = make_client() if client is None else client
+        failures: list[tuple[str, _MirrorFailure]] = []
+        try:
+            for url in urls:
+                try:
+                    _download_from(http, url, name, sha256, size, part, progress)
+                except _MirrorFailure as fail:
+                    log.info("%s: %s", url, fail.detail)
+                    failures.append((url, fail))
+                    continue
+                except OSError as exc:
+                    part.unlink(missing_ok=True)
+                    raise FetchError(f"cannot write {part}: {exc.strerror or exc}",
+                                     hint="check free disk space, or choose another folder with --cache-dir") from exc
+                os.replace(part, final)
+                remember_digest(final, sha256)
+                log.info("downloaded %s from %s", name, url)
+                return final, True
+        finally:
+            if own:
+                http.close()
+    raise _failure_error(name, failures, cache)
+
+
+def _download_from(client: httpx.Client, url: str, name: str, sha256: str, size: int | None, part: Path,
+                   progress: Progress) -> None:
+    """Fill ``part`` from ``url`` (resuming, retrying dropped connections), then check size and sha256."""
+    import httpx
+
+    restarted = False
+    attempt = 0
+    while True:
+        attempt += 1
+        offset = part.stat().st_size if part.exists() else 0
+        if size is not None and offset > size:
+            part.unlink()
+            offset = 0
+        try:
+            _stream_once(client, url, name, size, part, offset, progress)
+        except _Restart:
+            part.unlink(missing_ok=True)
+            if attempt < _MAX_ATTEMPTS:
+                continue
+            raise _MirrorFailure("http", "inconsistent answers to Range requests") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise _MirrorFailure("connect", f"cannot connect ({exc})") from exc
+        except httpx.HTTPStatusError as exc:
+            code = exc.response.status_code
+            raise _MirrorFailure("not_found" if code in (404, 410) else "http", f"HTTP {code}") from exc
+        except httpx.TransportError as exc:  # timeouts, dropped connections, protocol errors
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "transfer"
+            if part.exists() and part.stat().st_size > offset and attempt < _MAX_ATTEMPTS:
+                log.info("%s: connection lost after %d bytes (%s); resuming", name, part.stat().st_size, exc)
+                continue
+            raise _MirrorFailure(kind, ("timed out" if kind == "timeout" else "transfer failed") + f" ({exc})") from exc
+        except httpx.HTTPError as exc:  # invalid URL, too many redirects...
+            raise _MirrorFailure("http", str(exc) or type(exc).__name__) from exc
+        finally:
+            progress.done()
+        got = part.stat().st_size if part.exists() else 0
+        if size is not None and got != size:
+            part.unlink(missing_ok=True)
+            raise _MirrorFailure("size", f"got {got} bytes, expected {size}")
+        digest = file_sha256(part) if part.exists() else hashlib.sha256().hexdigest()
+        if digest == sha256:
+            return
+        part.unlink(missing_ok=True)
+        if offset > 0 and not restarted:
+            log.info("%s: the resumed download does not match its sha256; starting again", name)
+            restarted, attempt = True, 0
+            continue
+        raise _MirrorFailure("hash", f"sha256 {digest[:16]}... differs from the published {sha256[:16]}...")
+
+
+def _stream_once(client: httpx.Client, url: str, name: str, size: int | None, part: Path, offset: int,
+                 progress: Progress) -> None:
+    """One GET of ``url`` written to ``part`` from byte ``offset`` (a Range request when > 0)."""
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    with client.stream("GET", url, headers=headers) as r:
+        if r.status_code == 416 and offset:
+            return  # the partial file already holds everything: the sha256 check decides
+        if r.status_code == 206 and offset:
+            m = re.match(r"bytes (\d+)-", r.headers.get("Content-Range", ""))
+            if m is None or int(m.group(1)) != offset:
+                raise _Restart
+            mode = "ab"
+        elif r.status_code == 200:
+            if offset:
+                log.info("%s: the server ignored the Range request; downloading from the start", name)
+            mode, offset = "wb", 0
+        else:
+            r.raise_for_status()
+            raise _Restart  # a 2xx/3xx that is not the file
+        length = r.headers.get("Content-Length", "")
+        total = size if size is not None else (offset + int(length) if length.isdigit() else None)
+        progress.start(name, total)
+        if offset:
+            progress.advance(offset)
+        with open(part, mode) as fh:
+            for chunk in r.iter_bytes():  # as received: nothing buffered is lost if the connection drops
+                fh.write(chunk)
+                progress.advance(len(chunk))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def _download_lock(folder: Path, name: str) -> Iterator[None]:
+    """Serialize downloads of one file by several processes (POSIX advisory lock; no-op elsewhere)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    try:
+        fh = open(folder / f".{name}.lock", "a+b")  # noqa: SIM115  (closed below)
+    except OSError:
+        yield
+        return
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            log.warning("another kraken process is downloading %s; waiting for it", name)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+_HINTS = {
+    "hash": "the mirror served a different file (deleted); try again later, or another mirror with --mirror URL",
+    "not_found": "the file has moved: upgrade kraken for an updated registry, or give a mirror with --mirror URL",
+    "connect": "check the network connection and proxy settings (HTTPS_PROXY); offline, copy the file into {cache}",
+    "timeout": "the mirrors are slow or unreachable; try again (the download resumes), or use --mirror URL",
+}
+
+
+def _failure_error(name: str, failures: list[tuple[str, _MirrorFailure]], cache: Path) -> FetchError:
+    if not failures:
+        return FetchError(f"no download URL for {name}", hint="give one with --mirror URL")
+    kinds = {f.kind for _, f in failures}
+    if kinds == {"not_found"}:
+        headline = "not found on any mirror (HTTP 404)"
+    elif kinds == {"connect"}:
+        headline = "no connection to any mirror (no network?)"
+    elif kinds == {"timeout"}:
+        headline = "every mirror timed out"
+    elif "hash" in kinds:
+        headline = "the downloaded file does not match its published sha256"
+    else:
+        headline = "every mirror failed"
+    details = "\n".join(f"  {url}: {f.detail}" for url, f in failures)
+    key = next((k for k in ("hash", "not_found", "connect", "timeout") if k in kinds), "timeout")
+    return FetchError(f"could not download {name}: {headline}\n{details}", hint=_HINTS[key].format(cache=cache))

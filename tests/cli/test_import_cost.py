@@ -1,0 +1,57 @@
+"""`kraken --help` and shell completion stay cheap: they never import torch (STYLE rule 23).
+
+Each case runs in a fresh interpreter, the way the console script starts, and reports which heavy
+modules ended up in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch",)
+
+PROBE = """
+import json, sys
+heavy = json.loads(sys.argv[2])
+sys.argv = ["kraken", *json.loads(sys.argv[1])]
+from kraken_cli.cli.app import main
+try:
+    main()
+except SystemExit:
+    pass
+finally:
+    sys.stderr.write("\\nLOADED=" + json.dumps(sorted(m for m in heavy if m in sys.modules)) + "\\n")
+"""
+
+
+def loaded_after(args: list[str], **env: str) -> list[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("_KRAKEN_", "COMP_"))}
+    full_env.update(env)
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args), json.dumps(HEAVY)],
+                          env=full_env, capture_output=True, text=True, timeout=120)
+    line = next((ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED=")), None)
+    assert line is not None, proc.stderr
+    return list(json.loads(line.removeprefix("LOADED=")))
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"],
+    ["--version"],
+    *([cmd, "--help"] for cmd in ("run", "train", "merge", "describe", "fetch", "adapt", "example")),
+])
+def test_help_does_not_import_torch(args: list[str]) -> None:
+    assert loaded_after(args) == []
+
+
+def test_completion_does_not_import_torch() -> None:
+    env = {"_KRAKEN_COMPLETE": "complete_bash", "COMP_WORDS": "kraken run -i FCcorr_", "COMP_CWORD": "3"}
+    assert loaded_after([], **env) == []
+
+
+def test_fetch_list_does_not_import_torch(tmp_path: object) -> None:
+    assert loaded_after(["fetch", "--list", "--json", "--cache-dir", str(tmp_path)]) == []

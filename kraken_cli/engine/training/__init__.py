@@ -1,0 +1,3 @@
+"""Training: data splits, the trainer, training records, resume and distributed support."""
+
+from __future__ import annotations

@@ -1,0 +1,166 @@
+"""Connectome readers (MATLAB v5/v7.3, NumPy, CSV/TSV, BIDS folders/zips, globs) and writers.
+
+``read_input("FCcorr_fs86_hpf=fc.mat")`` returns one
+:class:`~kraken_cli.engine.connectome.EdgeSource` per flavor found; ``load_cohort`` reads several
+specs and aligns their subjects. Every reader validates shapes, symmetry and finiteness before
+returning; large MATLAB v7.3 and ``.npy`` inputs are read lazily, subject chunk by chunk.
+
+Formats, by what the path is:
+
+* folder or ``.zip``: BIDS-like ``sub-*_atlas-*_meas-*_relmat.dense.tsv`` files (``_bids``);
+* a glob (``'data/sub-*_fc.tsv'``): one subject per file (``_glob``);
+* ``.mat``: MATLAB v5 (scipy) or v7.3 (HDF5, read lazily); ``.h5``/``.hdf5`` the same;
+* ``.npy`` (memory-mapped) and ``.npz``;
+* ``.csv``/``.tsv``/``.txt``: one matrix, or rows ``subject_id, e1, ..., eE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..connectome import Cohort, EdgeSource, align_sources
+from ..errors import InputDataError
+from ..flavors import Flavor, FlavorSpec
+from .subjects import SubjectSplit, read_split_file, read_subject_list, write_split_file
+
+if TYPE_CHECKING:
+    from ._mat73_write import Mat73Writer, safe_field_name
+
+_LAZY = {"Mat73Writer": "_mat73_write", "safe_field_name": "_mat73_write"}
+
+__all__ = [
+    "Mat73Writer",
+    "SubjectSplit",
+    "load_cohort",
+    "read_input",
+    "read_split_file",
+    "read_subject_list",
+    "safe_field_name",
+    "write_split_file",
+]
+
+_HDF5_SIG = b"\x89HDF\r\n\x1a\n"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _sniff(path: Path) -> str:
+    """File kind from the extension, else from the first bytes."""
+    name = path.name.lower()
+    for ext, kind in ((".npy", "npy"), (".npz", "npz"), (".zip", "zip"), (".h5", "hdf5"), (".hdf5", "hdf5"),
+                      (".csv", "text"), (".tsv", "text"), (".txt", "text")):
+        if name.endswith(ext):
+            return kind
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1024)
+    except OSError as exc:
+        raise InputDataError(f"cannot read {path} ({exc.strerror})", hint="check the path and permissions") from exc
+    if not head:
+        raise InputDataError(f"{path}: the file is empty", hint="re-create or re-download the file")
+    if head.startswith(b"MATLAB 7.3") or head.startswith(_HDF5_SIG) or head[512:520] == _HDF5_SIG:
+        return "hdf5"
+    if name.endswith(".mat") or head.startswith(b"MATLAB 5.0"):
+        return "mat"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    return "text"
+
+
+def read_input(spec: str | FlavorSpec, *, field: str | None = None) -> list[EdgeSource]:
+    """Read one ``FLAVOR[@GROUP]=PATH`` (or bare ``PATH``) input into edge sources.
+
+    Parameters
+    ----------
+    spec : str or FlavorSpec
+        ``FLAVOR=PATH`` gives one source of that flavor (for a multi-flavor file, that flavor's
+        part). A bare ``PATH`` to a multi-flavor file (struct-per-flavor ``.mat``, BIDS folder or
+        zip) gives one source per flavor; a bare single-flavor file takes its flavor from its
+        file name. ``encoded=PATH`` and ``fusion...=PATH`` give latents.
+    field : str or None
+        Data field of MATLAB / npz files (default: first of ``data, encoded, FC, SC, C, volnorm``).
+
+    Returns
+    -------
+    list of EdgeSource
+        Rows ``(n_subjects, n_edges)`` (or ``(n_subjects, n_latent)``), with subject ids when the
+        file has them.
+
+    Raises
+    ------
+    SpecError
+        For a malformed spec, or a bare file whose name is not a flavor.
+    InputDataError
+        For missing, empty, corrupt or crafted files and invalid connectomes.
+    FlavorError
+        For unknown flavor names, or a flavor the file does not hold.
+    """
+    fs = spec if isinstance(spec, FlavorSpec) else FlavorSpec.parse(spec)
+    flavor: Flavor | None = fs.to_flavor()
+    raw = fs.path.strip()
+    path = Path(os.path.expanduser(raw))
+    if not path.exists():
+        from ._glob import is_glob, read_glob
+
+        if is_glob(raw):
+            return read_glob(raw, spec_flavor=flavor, field=field)
+        raise InputDataError(f"input file {raw} not found", hint="check the path given with -i FLAVOR=PATH")
+    if path.is_dir():
+        from ._bids import read_bids
+
+        return read_bids(path, spec_flavor=flavor, field=field)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputDataError(f"cannot read {path} ({exc.strerror})", hint="check the path and permissions") from exc
+    if size == 0:
+        raise InputDataError(f"{path}: the file is empty", hint="re-create or re-download the file")
+    kind = _sniff(path)
+    if kind == "zip":
+        from ._bids import read_bids
+
+        return read_bids(path, spec_flavor=flavor, field=field)
+    if kind == "hdf5":
+        from ._hdf5 import read_hdf5_file
+
+        return read_hdf5_file(path, spec_flavor=flavor, field=field)
+    if kind == "mat":
+        from ._mat import read_mat_file
+
+        return read_mat_file(path, spec_flavor=flavor, field=field)
+    if kind == "npy":
+        from ._numpy import read_npy_file
+
+        return read_npy_file(path, spec_flavor=flavor)
+    if kind == "npz":
+        from ._numpy import read_npz_file
+
+        return read_npz_file(path, spec_flavor=flavor, field=field)
+    from ._text import read_text_file
+
+    return read_text_file(path, spec_flavor=flavor)
+
+
+def load_cohort(specs: Sequence[str | FlavorSpec], *, field: str | None = None) -> Cohort:
+    """Read every input and align subjects by id (in the first input's order).
+
+    Raises
+    ------
+    InputDataError
+        When an input is unreadable, a flavor is given twice, or subjects differ across inputs.
+    """
+    if isinstance(specs, (str, FlavorSpec)):
+        specs = [specs]
+    sources: list[EdgeSource] = []
+    for spec in specs:
+        sources.extend(read_input(spec, field=field))
+    return align_sources(sources)

@@ -1,0 +1,232 @@
+"""BIDS-like folders and zips of ``sub-<id>_atlas-<atlas>_meas-<MEAS>[_desc-x]_relmat.dense.tsv``.
+
+The naming follows the original's ``collect_input_data.py`` (UPSTREAM 9.5): ``MEAS`` is a base
+(``FCcorr``, ``FCpcorr``, ``SCifod2act``, ``SCsdstream``), a filter (``HPF``, ``BPF``, ``NF``),
+``GSR``, and an SC processing (``VN``, ``Count``, ``SiftCount`` -> ``_sift2``, ``SiftVN`` ->
+``_sift2volnorm``). Subject ids come from ``participants.tsv`` (column ``subject``, else
+``participant_id`` without ``sub-``), in its order; without it, from the file names, sorted.
+Every participant must have every flavor. Files may be ``.tsv``, ``.csv`` or ``.mat`` (field ``data``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import numpy.typing as npt
+
+from ..connectome import EdgeSource, clean_subject_ids
+from ..errors import FlavorError, InputDataError
+from ..flavors import Flavor, canonical_name, flavor_sort_key, match_flavor, resolve_flavor
+from ._glob import read_matrix_bytes
+from ._layout import NumpyArray, plan_layout
+from ._source import PlannedSource, finalize
+
+log = logging.getLogger(__name__)
+
+BIDS_FILE = re.compile(
+    r"^sub-(?P<sub>[A-Za-z0-9]+)_(?:[A-Za-z0-9]+-[A-Za-z0-9]+_)*?(?:atlas|seg)-(?P<atlas>[A-Za-z0-9]+)_"
+    r"(?:[A-Za-z0-9]+-[A-Za-z0-9]+_)*?meas-(?P<meas>[A-Za-z0-9]+)(?:_desc-(?P<desc>[A-Za-z0-9]+))?"
+    r"_relmat\.dense\.(?P<ext>tsv|csv|mat)$")
+_MEAS = re.compile(r"^(?P<base>FCcorr|FCcov|FCpcorr|SCifod2act|SCsdstream)(?P<filt>HPF|BPF|NF|NOFILT)?"
+                   r"(?P<gsr>GSR)?(?P<proc>SiftCount|Sift2Count|SiftVN|Sift2VN|Sift2|VN|Count)?$", re.IGNORECASE)
+_BASES = {"fccorr": "FCcorr", "fccov": "FCcorr", "fcpcorr": "FCpcorr", "scifod2act": "SCifod2act",
+          "scsdstream": "SCsdstream"}
+_FILTERS = {"hpf": "hpf", "bpf": "bpf", "nf": "nofilt", "nofilt": "nofilt"}
+_PROCS = {"vn": "volnorm", "count": "count", "siftcount": "sift2", "sift2count": "sift2", "sift2": "sift2",
+          "siftvn": "sift2volnorm", "sift2vn": "sift2volnorm"}
+#: Largest member read from a zip (a per-subject matrix is far smaller).
+_MAX_MEMBER_BYTES = 2**30
+
+
+def flavor_from_meas(meas: str, atlas: str) -> tuple[str, str] | None:
+    """(flavor name, group) for a BIDS ``meas-`` and ``atlas-`` pair, or None when unknown.
+
+    >>> flavor_from_meas("FCcorrHPFGSR", "fs86"), flavor_from_meas("SCifod2actSiftVN", "fs86")
+    (('FCcorr_fs86_hpfgsr', 'FC'), ('SCifod2act_fs86_sift2volnorm', 'SC'))
+    """
+    m = _MEAS.match(meas)
+    if m is None:
+        return None
+    base = _BASES[m["base"].lower()]
+    if base.startswith("FC"):
+        if m["filt"] is None or m["proc"] is not None:
+            return None
+        name = f"{base}_{atlas}_{_FILTERS[m['filt'].lower()]}{'gsr' if m['gsr'] else ''}"
+        group = "FC"
+    else:
+        if m["proc"] is None or m["filt"] is not None or m["gsr"]:
+            return None
+        name = f"{base}_{atlas}_{_PROCS[m['proc'].lower()]}"
+        group = "SC"
+    return canonical_name(name) or name, group
+
+
+class _Container:
+    """Files of a folder or a zip, by relative POSIX name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.zip: zipfile.ZipFile | None = None
+        if root.is_dir():
+            self.names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        else:
+            try:
+                self.zip = zipfile.ZipFile(root)
+            except (zipfile.BadZipFile, OSError, ValueError) as exc:
+                raise InputDataError(f"{root}: not a readable zip file ({exc})",
+                                     hint="check that the archive is complete") from exc
+            self.names = sorted(i.filename for i in self.zip.infolist() if not i.is_dir())
+
+    def where(self, name: str) -> str:
+        return f"{self.root}:{name}" if self.zip is not None else str(self.root / name)
+
+    def read(self, name: str) -> bytes:
+        try:
+            if self.zip is None:
+                return (self.root / name).read_bytes()
+            info = self.zip.getinfo(name)
+            if info.file_size > _MAX_MEMBER_BYTES:
+                raise InputDataError(f"{self.where(name)}: {info.file_size:,} bytes is too large for one matrix",
+                                     hint="the archive may be crafted")
+            return self.zip.read(info)
+        except (OSError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+            raise InputDataError(f"{self.where(name)}: cannot read ({exc})",
+                                 hint="the folder or archive may be incomplete") from exc
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+
+def _participants(box: _Container) -> tuple[list[str], dict[str, str]] | None:
+    """(labels in order, label -> subject id) from the shallowest participants.tsv, if any."""
+    cands = [n for n in box.names if PurePosixPath(n).name == "participants.tsv"]
+    if not cands:
+        return None
+    name = min(cands, key=lambda n: (n.count("/"), n))
+    where = box.where(name)
+    try:
+        text = box.read(name).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"{where}: not a text file", hint="participants.tsv must be tab-separated text") from exc
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    if not rows:
+        raise InputDataError(f"{where}: lists no participants", hint="add one row per subject")
+    cols = rows[0].keys()
+    if "participant_id" not in cols and "subject" not in cols:
+        raise InputDataError(f"{where}: needs a participant_id or subject column, found {list(cols)}",
+                             hint="participants.tsv columns: participant_id, subject, ...")
+    labels, ids = [], {}
+    for row in rows:
+        pid = (row.get("participant_id") or "").strip()
+        sid = (row.get("subject") or "").strip()
+        label = pid[4:] if pid.startswith("sub-") else (pid or sid)
+        if label.startswith("sub-"):
+            label = label[4:]
+        labels.append(label)
+        ids[label] = sid or label
+    return labels, ids
+
+
+def read_bids(root: Path, *, spec_flavor: Flavor | None, field: str | None) -> list[EdgeSource]:
+    """One source per flavor found in a BIDS-like folder or zip.
+
+    Raises
+    ------
+    InputDataError
+        When no relmat files are found, a participant lacks a flavor, or a file is unreadable.
+    FlavorError
+        When the requested flavor is not in the folder.
+    """
+    box = _Container(root)
+    try:
+        return _read_bids(box, spec_flavor=spec_flavor, field=field)
+    finally:
+        box.close()
+
+
+def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None) -> list[EdgeSource]:
+    root = box.root
+    files: dict[str, dict[str, str]] = {}  # flavor -> label -> member
+    groups: dict[str, str] = {}
+    for name in box.names:
+        m = BIDS_FILE.match(PurePosixPath(name).name)
+        if m is None:
+            continue
+        fl = flavor_from_meas(m["meas"], m["atlas"])
+        if fl is None:
+            raise InputDataError(f"{box.where(name)}: unknown measure meas-{m['meas']}",
+                                 hint="meas- must be like FCcorrHPF, FCcorrHPFGSR, FCpcorrHPF, SCifod2actVN, "
+                                      "SCsdstreamCount, SCifod2actSiftCount or SCifod2actSiftVN")
+        flav, group = fl
+        groups[flav] = group
+        per = files.setdefault(flav, {})
+        if m["sub"] in per:
+            raise InputDataError(f"{root}: two files for subject {m['sub']} and flavor {flav}: "
+                                 f"{per[m['sub']]} and {name}",
+                                 hint="keep one relmat file per subject and measure")
+        per[m["sub"]] = name
+    if not files:
+        raise InputDataError(f"{root}: no sub-<id>_atlas-<atlas>_meas-<MEAS>_relmat.dense.tsv files found",
+                             hint="give a BIDS-like folder or zip, or -i FLAVOR=FILE for a single file")
+    flavors = sorted(files, key=flavor_sort_key)
+    if spec_flavor is not None:
+        found = match_flavor(spec_flavor.name, flavors)
+        if found is None:
+            raise FlavorError(f"{root} has no files for flavor {spec_flavor.name}; it holds {sorted(flavors)}",
+                              hint="give one of those flavor names, or the folder alone to read them all")
+        flavors = [found]
+    part = _participants(box)
+    if part is not None:
+        labels, id_of = part
+        for flav in flavors:
+            extra = sorted(set(files[flav]) - set(labels))
+            if extra:
+                log.warning("%s: %d %s files belong to no participant in participants.tsv (e.g. %s); ignored",
+                            root, len(extra), flav, extra[:3])
+    else:
+        labels = sorted({lab for flav in flavors for lab in files[flav]})
+        id_of = {lab: lab for lab in labels}
+    missing = [(lab, flav) for flav in flavors for lab in labels if lab not in files[flav]]
+    if missing:
+        ex = ", ".join(f"sub-{lab} {flav}" for lab, flav in missing[:5])
+        raise InputDataError(f"{root}: {len(missing)} participant/flavor files are missing, e.g. {ex}",
+                             hint="every participant needs every flavor; drop incomplete participants "
+                                  "from participants.tsv")
+    subjects = clean_subject_ids([id_of[lab] for lab in labels])
+    out: list[EdgeSource] = []
+    for flav in flavors:
+        flavor = spec_flavor if spec_flavor is not None else _resolve(flav, groups[flav])
+        out.append(_flavor_source(box, flavor, [files[flav][lab] for lab in labels], subjects, field))
+    return out
+
+
+def _resolve(name: str, group: str) -> Flavor:
+    try:
+        return resolve_flavor(name)
+    except FlavorError:
+        return resolve_flavor(name, group)
+
+
+def _flavor_source(box: _Container, flavor: Flavor, members: list[str], subjects: list[str],
+                   field: str | None) -> EdgeSource:
+    mats: list[npt.NDArray[np.generic]] = []
+    reader: Callable[[str], bytes] = box.read
+    for name in members:
+        where = f"{box.where(name)} ({flavor.name})"
+        m = read_matrix_bytes(reader(name), name, where=where, field=field)
+        if mats and m.shape != mats[0].shape:
+            raise InputDataError(f"{where}: shape {m.shape} differs from {members[0]} ({mats[0].shape})",
+                                 hint="every subject's matrix must have the same size")
+        mats.append(m)
+    array = NumpyArray(np.stack(mats))
+    where = f"{box.root} ({flavor.name})"
+    layout = plan_layout(array, where=where, flavor=flavor, n_ids=len(subjects), cells=True)
+    return finalize(PlannedSource(flavor, str(box.root), subjects, array, layout), in_memory=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 from ._console import out
@@ -22,7 +23,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 def render_run(result: Any) -> None:
     """Inputs read, adaptation, files written and (with --evaluate) the metrics table."""
     table("Inputs", ["flavor", "file", "subjects", "edges", "atlas"],
-          [(i.flavor, i.file, i.subjects, i.features, i.atlas or "") for i in result.inputs])
+          [(i.flavor, escape(str(i.file)), i.subjects, i.features, i.atlas or "") for i in result.inputs])
     if result.adaptations:
         table("Adaptation", ["flavor", "mode", "slope", "intercept", "fit R²", "subjects"],
               [(a["flavor"], a["mode"], f"{a['slope']:.4g}", f"{a['intercept']:.4g}", f"{a['fit_r2']:.3f}",
@@ -35,14 +36,14 @@ def render_run(result: Any) -> None:
         table(f"Evaluation on {result.n_subjects} subjects", ["path", "top-1", "top-2", "avg rank", "corr",
                                                               "demeaned corr", "R²"], rows)
     if result.files:
-        table("Written", ["file"], [(str(f),) for f in result.files])
+        table("Written", ["file"], [(escape(str(f)),) for f in result.files])
 
 
 def render_describe(desc: Any, *, show_paths: bool) -> None:
     """Model facts, training parameters, flavors and (optionally) paths."""
     from rich.table import Table
 
-    t = Table(title=f"Checkpoint {desc.file}", title_justify="left", show_header=False)
+    t = Table(title=f"Checkpoint {escape(str(desc.file))}", title_justify="left", show_header=False)
     t.add_column("key", style="bold")
     t.add_column("value", overflow="fold")
     epochs = f"{desc.completed_epochs} completed (epoch key {desc.epoch_key}, 0-based)"

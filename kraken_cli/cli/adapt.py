@@ -50,7 +50,7 @@ def adapt_command(
     if as_json:
         print_json({"file": str(result.file), "n_subjects": result.n_subjects, "flavors": result.flavors})
     elif quiet:
-        out.print(str(result.file), highlight=False)
+        out.print(str(result.file), highlight=False, markup=False, soft_wrap=True)
     else:
         from ._render import table
 

@@ -47,4 +47,4 @@ def merge_command(
         out.print(f"{len(merged.trained_paths)} trained paths of {len(merged.flavors) ** 2}. Written: {output}",
                   highlight=False)
     else:
-        out.print(str(output), highlight=False)
+        out.print(str(output), highlight=False, markup=False, soft_wrap=True)

@@ -93,7 +93,7 @@ def run_command(
         render_run(result)
     else:
         for f in result.files:
-            out.print(str(f), highlight=False)
+            out.print(str(f), highlight=False, markup=False, soft_wrap=True)
 
 
 def result_to_json(result: object) -> dict[str, object]:

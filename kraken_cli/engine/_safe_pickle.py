@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 from typing import Any
 
@@ -88,6 +89,12 @@ def load_pickled_npy(raw: bytes, *, source: str, error: type[KrakenError]) -> An
     except Exception as exc:  # noqa: BLE001
         raise error(f"{source} is not a .npy file ({exc})", hint="the file may be truncated or corrupt") from exc
     if dtype != np.dtype(object):
+        # refuse a header that declares more data than the file holds before numpy allocates it
+        need = math.prod(int(d) for d in shape) * dtype.itemsize
+        have = len(raw) - f.tell()
+        if need > have:
+            raise error(f"{source} declares an array of shape {shape} ({need:,} bytes) but holds only {have:,} bytes",
+                        hint="the file may be truncated or corrupt")
         f.seek(0)
         return np.load(f, allow_pickle=False)
     if shape != ():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +19,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, OutputError
 from .flavors import canonical_name, flavor_database
-from .io._atomic import atomic_path
+from .io._atomic import atomic_path, check_writable_dir
 from .model import Krakencoder, ModelConfig, config_from_state_dict_check
 
 log = logging.getLogger(__name__)
@@ -62,15 +64,16 @@ def torch_load_safe(path: str | Path, *, what: str = "checkpoint") -> dict[str, 
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Unsupported global" in text or "not an allowed global" in text or "Weights only load failed" in text:
-            first = next((ln for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln), "")
+        named = re.search(r"GLOBAL ([\w.]+)", text)
+        if named:
             raise CheckpointError(
-                f"{p} contains code or objects that would run when loaded; it was not loaded "
-                f"({first.strip()[:160]})",
+                f"{p} contains code or objects that would run when loaded ({named.group(1)}); it was not loaded",
                 hint="only load checkpoints from people you trust; kraken never executes code from model files") from exc
-        raise CheckpointError(f"{p} is not a readable checkpoint ({text[:200]})",
+        detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported")), text[:200])
+        raise CheckpointError(f"{p} is not a readable checkpoint ({detail})",
                               hint="the file may be truncated or corrupt") from exc
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, AttributeError) as exc:
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, AttributeError, KeyError, IndexError,
+            TypeError, OverflowError, MemoryError, struct.error) as exc:  # a corrupt pickle inside the zip
         raise CheckpointError(f"{p} is not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]})",
                               hint="the file may be truncated or corrupt") from exc
     if not isinstance(obj, dict):
@@ -145,7 +148,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if "state_dict" not in raw or not isinstance(raw["state_dict"], Mapping):
         raise CheckpointError(f"{path} has no 'state_dict': not a Krakencoder checkpoint",
                               hint="give a .pt file written by kraken train or the original tool")
-    config = ModelConfig.from_checkpoint(raw)
+    try:
+        config = ModelConfig.from_checkpoint(raw)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: the architecture keys are malformed ({exc})",
+                              hint="the checkpoint is incomplete or corrupt") from exc
     names = raw.get("input_name_list")
     if not isinstance(names, list) or len(names) != len(config.input_size_list):
         raise CheckpointError(f"{path}: input_name_list does not list one flavor per encoder",
@@ -156,9 +163,13 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def save_checkpoint(path: str | Path, content: Mapping[str, Any]) -> Path:
     """Write a checkpoint dict atomically (temp file, fsync, rename)."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(p)
     with atomic_path(p) as tmp:
-        torch.save(dict(content), tmp)
+        try:
+            torch.save(dict(content), tmp)
+        except RuntimeError as exc:  # torch's C++ writer reports a full disk as RuntimeError
+            raise OutputError(f"could not write {p} ({str(exc)[:200]})",
+                              hint="check free disk space and permissions") from exc
     return p
 
 

@@ -15,8 +15,9 @@ from typing import Any, Sequence
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .errors import CheckpointError
+from .errors import CheckpointError, OutputError
 from .flavors import canonical_name
+from .io._atomic import check_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def merge_checkpoints(checkpoints: Sequence[Checkpoint], *, prefer: str | None =
     if prefer is not None:
         match = [i for i, c in enumerate(checkpoints) if c.file == prefer or Path(c.file).name == Path(prefer).name]
         if not match:
-            raise CheckpointError(f"--prefer {prefer} is not one of the checkpoints being merged")
+            raise CheckpointError(f"--prefer {prefer} is not one of the checkpoints being merged",
+                                  hint="give --prefer one of the checkpoint files listed for merging")
         order = match + [i for i in order if i not in match]
     base = checkpoints[0]
     for c in checkpoints[1:]:
@@ -147,7 +149,13 @@ def merge_files(files: Sequence[str | Path], output: str | Path, *, prefer: str 
                 canonical: bool = False) -> Checkpoint:
     """Merge checkpoint files and save the result (atomic)."""
     if len(files) < 2:
-        raise CheckpointError("give at least two checkpoints to merge")
+        raise CheckpointError(f"merging needs at least two checkpoints, got {len(files)}",
+                              hint="kraken merge A.pt B.pt [C.pt ...] -o merged.pt")
+    out = Path(output).resolve()
+    if any(Path(f).resolve() == out for f in files):
+        raise OutputError(f"output {output} is one of the checkpoints being merged",
+                          hint="write the merged model to a new file with -o")
+    check_writable_dir(output)  # before loading anything
     merged = merge_checkpoints([load_checkpoint(f) for f in files], prefer=prefer, canonical=canonical)
     save_checkpoint(output, merged.raw)
     merged.file = str(output)

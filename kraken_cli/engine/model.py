@@ -288,6 +288,10 @@ class Krakencoder(nn.Module):
 def config_from_state_dict_check(model: Krakencoder, state: dict[str, torch.Tensor], *, source: str) -> None:
     """Load ``state`` into ``model`` or raise CheckpointError naming the mismatch."""
     own = model.state_dict()
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{source}: state_dict entry {bad[0]} is a {type(state[bad[0]]).__name__}, not a tensor",
+                              hint="the checkpoint may be corrupt, or was written by an incompatible tool")
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
     if missing or extra:

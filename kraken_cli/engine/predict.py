@@ -104,6 +104,12 @@ class KrakenModel:
         latent_inputs: list[str] = []
         for name in cohort.flavors:
             if is_latent_name(name):
+                width = cohort.sources[name].n_features
+                if width != self.checkpoint.config.latentsize:
+                    raise FlavorError(
+                        f"latent input {name} ({cohort.sources[name].file}) has {width} values per subject, "
+                        f"the model's latent has {self.checkpoint.config.latentsize}",
+                        hint="give latents encoded by this model (kraken run --outputs encoded)")
                 latent_inputs.append(name)
                 continue
             m = match_flavor(name, self.flavors)
@@ -190,7 +196,8 @@ class KrakenModel:
                 z = torch.as_tensor(np.asarray(arrays[name]), dtype=torch.float32, device=self.device)
                 if z.shape[1] != self.checkpoint.config.latentsize:
                     raise FlavorError(f"latent input {name} has {z.shape[1]} values per subject, the model's "
-                                      f"latent has {self.checkpoint.config.latentsize}")
+                                      f"latent has {self.checkpoint.config.latentsize}",
+                                      hint="give latents encoded by this model (kraken run --outputs encoded)")
                 latents[name] = z
         groups = {g.name: g for g in plan.groups}
         out: dict[tuple[str, str], npt.NDArray[np.float32]] = {}

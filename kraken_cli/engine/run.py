@@ -190,17 +190,23 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     meta = FileMeta(subjects=cohort.subjects, checkpoint=checkpoint_label, recordfile="",
                     inputfiles=[cohort.sources[f].file for f in cohort.flavors],
                     fusion_members={g.name: list(g.members) for g in plan.groups})
-    writers = [open_writer(config.fmt, f, meta, cohort.n_subjects, widths, square=config.square) for f in files]
+    writers: list[Any] = []
+    written: list[Path] = []
     try:
+        for f in files:
+            writers.append(open_writer(config.fmt, f, meta, cohort.n_subjects, widths, square=config.square))
         for start, chunk in model.iter_predictions(cohort, plan, config.options, progress):
             for w in writers:
                 w.write_rows(start, chunk)
             for p in eval_pairs:
                 collected[p].append(chunk[p])
-        written = [w.close() for w in writers]
+        for w in writers:
+            written.append(w.close())
     except BaseException:
         for w in writers:
             w.abort()
+        for done in written:  # no partial set of outputs: files already finished by this run go too
+            Path(done).unlink(missing_ok=True)
         raise
     result = RunResult(
         inputs=[InputSummary(f, cohort.sources[f].file, cohort.n_subjects, cohort.sources[f].n_features,

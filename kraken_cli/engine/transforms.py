@@ -423,7 +423,7 @@ def make_transform(spec: str) -> Transform:
     if m:
         return TSVDTransform(int(m.group(1)))
     s = _ALIASES.get(s, s)
-    if s in _TYPES:
+    if s in _TYPES and s not in ("pca", "tsvd"):  # those need a size: pca256, tsvd128
         return _TYPES[s]()
     raise SpecError(f"unknown transformation {spec!r}",
                     hint="use pcaN (e.g. pca256), tsvdN, cfeat, zfeat, varnorm, cfeat+norm, cfeat+varnorm, "
@@ -447,6 +447,9 @@ def transform_from_params(params: dict[str, Any], *, source: str = "<params>") -
     except KeyError as exc:
         raise TransformError(f"{source}: {kind} transform lacks the field {exc.args[0]!r}",
                              hint="the transform file is incomplete") from exc
+    except (TypeError, ValueError, IndexError) as exc:
+        raise TransformError(f"{source}: {kind} transform has a malformed field ({exc})",
+                             hint="the transform file is corrupt") from exc
     n_in = params.get("input_dimension")
     n_out = params.get("output_dimension")
     if isinstance(t, PCATransform):
@@ -455,6 +458,10 @@ def transform_from_params(params: dict[str, Any], *, source: str = "<params>") -
         n_in = n_out = int(np.size(t.mean_))
     if n_in is None:
         raise TransformError(f"{source}: {kind} transform does not record its input dimension")
-    t.n_features_in_ = int(n_in)
-    t.n_features_out_ = int(n_out if n_out is not None else n_in)
+    try:
+        t.n_features_in_ = int(n_in)
+        t.n_features_out_ = int(n_out if n_out is not None else n_in)
+    except (TypeError, ValueError) as exc:
+        raise TransformError(f"{source}: {kind} transform has a malformed dimension ({exc})",
+                             hint="the transform file is corrupt") from exc
     return t

@@ -171,7 +171,7 @@ def as_array(value: Any, *, where: str) -> tuple[ArrayLike, bool]:
     kind = "text" if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], str)) \
         else type(value).__name__
     raise InputDataError(f"{where}: the data field holds {kind}, not numbers",
-                         hint="point --field (or the file's 'data' field) at the connectome array")
+                         hint="store the connectomes in the file's 'data' field (or C, SC, FC, volnorm)")
 
 
 def trimask_pairs(value: Any, *, where: str) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]:
@@ -347,7 +347,7 @@ def sources_from_tree(tree: Tree, *, file: str, spec_flavor: Flavor | None, fiel
     found = [k for k in tree if k not in SKIP_NAMES]
     wanted = repr(field) if field is not None else "any of " + ", ".join(FIELD_ORDER)
     raise InputDataError(f"{file}: no usable data field ({wanted}); the file holds {found[:10]}",
-                         hint="name the field holding the connectomes with --field, or save it as 'data'")
+                         hint="store the connectomes in a field named data (or C, SC, FC, volnorm, encoded)")
 
 
 def file_stem(file: str) -> str:
@@ -371,7 +371,7 @@ def matrix_from_tree(tree: Tree, *, where: str, field: str | None) -> npt.NDArra
     if chosen is None:
         found = [k for k in tree if k not in SKIP_NAMES]
         raise InputDataError(f"{where}: no usable data field; the file holds {found[:10]}",
-                             hint="save the matrix as 'data' (or C, SC, FC), or name it with --field")
+                             hint="save the matrix as 'data' (or C, SC, FC)")
     value = tree[chosen]
     if not is_array(value):
         raise InputDataError(f"{where}: field {chosen!r} holds {type(value).__name__}, not a matrix",

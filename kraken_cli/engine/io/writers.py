@@ -93,7 +93,7 @@ def _square(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
 
 
 class Mat5Writer:
-    """The original's layout, written with ``scipy.io.savemat`` (v5, compressed, long field names)."""
+    """The original's layout: MATLAB v5, compressed, long field names (scipy's serializer, see ``_mat5_write``)."""
 
     def __init__(self, spec: OutputFile, meta: FileMeta, *, square: bool = False) -> None:
         self.spec, self.meta, self.square = spec, meta, square
@@ -104,11 +104,11 @@ class Mat5Writer:
             self.parts[p].append(np.asarray(chunk[p], dtype=np.float32))
 
     def close(self) -> Path:
-        import scipy.io
+        from ._mat5_write import savemat_fast
 
         pa: dict[str, dict[str, Any]] = {}
         for (s, o), parts in self.parts.items():
-            x = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+            x = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else np.zeros((0, 0), np.float32)
             value: Any = x
             if self.square and o != "encoded":
                 sq = _square(x)
@@ -130,8 +130,8 @@ class Mat5Writer:
         data.update(m.extra)
         with atomic_path(self.spec.path) as tmp:
             with open(tmp, "wb") as fh:
-                scipy.io.savemat(fh, data, format="5", do_compression=True, long_field_names=True,
-                                 oned_as="row")
+                savemat_fast(fh, data, long_field_names=True, oned_as="row")
+        self.parts.clear()
         return self.spec.path
 
     def abort(self) -> None:

@@ -1,0 +1,40 @@
+"""The engine's public API (STYLE rule 3, httpx ``test_exported_members``): sorted, complete, importable."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import kraken_cli.engine as engine
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert list(engine.__all__) == sorted(set(engine.__all__))
+
+
+@pytest.mark.parametrize("name", list(engine.__all__))
+def test_every_exported_name_imports(name: str) -> None:
+    obj = getattr(engine, name)
+    assert obj is not None
+    assert not name.startswith("_")
+
+
+def test_documented_entry_points_are_exported() -> None:
+    for name in ("load_model", "load_cohort", "KrakenError", "Cohort", "Flavor", "FlavorSpec", "KrakenModel"):
+        assert name in engine.__all__
+
+
+def test_dir_and_unknown_attribute() -> None:
+    assert sorted(dir(engine)) == sorted(engine.__all__)
+    with pytest.raises(AttributeError):
+        engine.no_such_thing  # noqa: B018
+
+
+@pytest.mark.parametrize("module", ["kraken_cli.engine.errors", "kraken_cli.engine.io"])
+def test_submodule_all_sorted_and_importable(module: str) -> None:
+    mod = importlib.import_module(module)
+    names = list(mod.__all__)
+    assert names == sorted(names)
+    for n in names:
+        assert getattr(mod, n) is not None

@@ -1,0 +1,332 @@
+"""Everything a run needs before its first epoch: options, flavors, split, transforms, tensors,
+model (new, fine-tuned or resumed), paths and output names. All checks happen here, before
+any training and before anything is written except the run's split and transform files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ..checkpoint import Checkpoint, checkpoint_dict, load_checkpoint, save_checkpoint
+from ..errors import FlavorError, InputDataError, TrainingError
+from ..flavors import group_of
+from ..io._atomic import check_writable_dir
+from ..io.subjects import SubjectSplit, write_split_file
+from ..model import Krakencoder, ModelConfig, config_from_state_dict_check
+from ._common import Batch, PathPlan, Targets
+from ._evaluate import EvalData
+from ._outputs import (RunNames, data_string, kraken_version, make_suffix, network_info, output_prefix,
+                       train_string, training_params)
+from .config import TrainConfig
+from .paths import TrainPath, resolve_paths
+from .record import TrainRecord
+from .splits import align_split, random_split_indices
+
+log = logging.getLogger(__name__)
+
+#: Options a resumed run takes from the command line; all others come from the checkpoint.
+RESUME_OVERRIDES = ("epochs", "display_every", "checkpoint_every", "output", "resume")
+
+
+@dataclass
+class RunSetup:
+    config: TrainConfig
+    device: torch.device
+    flavors: list[str]
+    path_names: list[str]
+    plan: PathPlan
+    model: Krakencoder
+    transforms: dict[str, Any]
+    split: SubjectSplit
+    train: Batch
+    train_eval: EvalData
+    val: EvalData
+    train_targets: Targets | None
+    effective_lr: float
+    names: RunNames
+    record: TrainRecord
+    netinfo: dict[str, Any]
+    params: dict[str, Any]
+    start_epoch: int = 0
+    resume_state: dict[str, Any] | None = None
+    previous_checkpoints: list[Path] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save_checkpoint(self, model: Krakencoder, completed: int, trainer_state: dict[str, Any]) -> Path:
+        """Write ``<prefix>_chkpt_<suffix>_ep<completed>.pt`` (original layout + kraken keys)."""
+        path = self.names.checkpoint(completed)
+        assert path is not None
+        history = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in self.record.items()
+                   if isinstance(v, np.ndarray) and v.dtype.kind == "f" and np.isfinite(v).any()}
+        extra = {**self.netinfo, "epoch": completed - 1, "training_params": self.params, **self.extra,
+                 "kraken_version": kraken_version(), "kraken_seed": self.config.seed,
+                 "kraken_optimizer_state": trainer_state,
+                 "kraken_rng_state": {"scheme": "SeedSequence(seed, stream, epoch, batch)", "seed": self.config.seed},
+                 "kraken_completed_epochs": completed, "kraken_train_config": self.config.to_dict(),
+                 "kraken_history": history,
+                 "kraken_checkpoints": [str(p) for p in self.previous_checkpoints]}
+        content = checkpoint_dict(model, self.flavors, extra)
+        out = save_checkpoint(path, content)
+        self.previous_checkpoints.append(out)
+        return out
+
+
+def _arrays(cohort: Mapping[str, npt.NDArray[np.floating]]) -> dict[str, npt.NDArray[np.float64]]:
+    if not cohort:
+        raise InputDataError("no input flavors given", hint="give at least one -i FLAVOR=PATH")
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    n = None
+    for f, x in cohort.items():
+        a = np.asarray(x)
+        if a.ndim != 2:
+            raise InputDataError(f"{f}: expected (subjects x edges) data, got shape {a.shape}")
+        if n is not None and a.shape[0] != n:
+            raise InputDataError(f"{f} has {a.shape[0]} subjects, the first input has {n}",
+                                 hint="give every flavor for the same subjects")
+        if not np.all(np.isfinite(a)):
+            raise InputDataError(f"{f}: data contain NaN or Inf", hint="remove or impute missing edges")
+        n = a.shape[0]
+        out[f] = a
+    return out
+
+
+def _order(arrays: Mapping[str, Any], names: Sequence[str], where: str) -> list[str]:
+    missing = [f for f in names if f not in arrays]
+    extra = [f for f in arrays if f not in names]
+    if missing or extra:
+        raise FlavorError(f"the inputs do not match the flavors of {where}: "
+                          f"missing {missing or 'none'}, not in the model {extra or 'none'}",
+                          hint="give exactly the checkpoint's flavors with -i")
+    return list(names)
+
+
+def _fit_transforms(arrays: Mapping[str, np.ndarray], flavors: Sequence[str], train_idx: np.ndarray,
+                    given: Mapping[str, Any] | None, spec: str) -> tuple[dict[str, Any], list[str]]:
+    from ..transforms import make_transform
+
+    out: dict[str, Any] = {}
+    fitted: list[str] = []
+    for f in flavors:
+        t = (given or {}).get(f)
+        if t is None:
+            t = make_transform(spec).fit(arrays[f][train_idx])
+            fitted.append(f)
+            ratio = getattr(t, "explained_variance_ratio_", None)
+            if ratio is not None:
+                log.info("fitted %s for %s (training variance kept: %.2f%%)", t.spec, f, 100 * ratio)
+        elif getattr(t, "n_features_in_", arrays[f].shape[1]) != arrays[f].shape[1]:
+            raise InputDataError(f"the transform for {f} expects {t.n_features_in_} edges, the data have "
+                                 f"{arrays[f].shape[1]}", hint="give the transform file that matches the inputs")
+        out[f] = t
+    return out, fitted
+
+
+def _new_model(cfg: TrainConfig, sizes: list[int], seed: int) -> Krakencoder:
+    sched = cfg.dropout_schedule
+    mc = ModelConfig(input_size_list=sizes, latentsize=cfg.latent_size, hiddenlayers=list(cfg.hidden),
+                     dropout=max(sched) if sched else cfg.dropout, leakyrelu_negative_slope=cfg.leaky_relu,
+                     latent_normalize=cfg.latent_unit)
+    with torch.random.fork_rng(devices=[]):  # nn.Linear draws from the global generator: isolate it
+        torch.manual_seed(seed)
+        return Krakencoder(mc)
+
+
+def _model_from(ck: Checkpoint, dropout: float | None) -> Krakencoder:
+    mc = ck.config
+    if dropout is not None:
+        if (mc.dropout > 0) != (dropout > 0) and mc.hiddenlayers:
+            raise TrainingError(f"{ck.file}: its layer names depend on dropout > 0 (it has {mc.dropout}); "
+                                f"cannot fine-tune with --dropout {dropout}",
+                                hint=f"use --dropout {mc.dropout if mc.dropout > 0 else 0}")
+        mc = dataclasses.replace(mc, dropout=dropout)
+    model = Krakencoder(mc)
+    config_from_state_dict_check(model, ck.raw["state_dict"], source=ck.file)
+    if dropout is not None:
+        model.set_dropout(dropout)
+    return model
+
+
+def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainConfig, *,
+                subjects: Sequence[str] | None, groups: Mapping[str, str | None] | None,
+                transforms: Mapping[str, Any] | None, split: SubjectSplit | None,
+                target_latents: Any, device: torch.device, command: Sequence[str] | None) -> RunSetup:
+    """Resolve a run (see module docstring)."""
+    arrays = _arrays(cohort)
+    n_subj = next(iter(arrays.values())).shape[0]
+    subj = [str(s) for s in subjects] if subjects is not None else [str(i + 1) for i in range(n_subj)]
+    if len(subj) != n_subj:
+        raise InputDataError(f"{len(subj)} subject ids for {n_subj} rows")
+    ck: Checkpoint | None = None
+    cfg = config
+    start, resume_state, suffix, prefix = 0, None, None, output_prefix(cfg.output)
+    extra: dict[str, Any] = {}
+    if cfg.resume:
+        ck = load_checkpoint(cfg.resume)
+        raw = ck.raw
+        if "kraken_train_config" not in raw or "kraken_optimizer_state" not in raw:
+            raise TrainingError(f"{cfg.resume} was not written by kraken train, so it cannot be resumed",
+                                hint="use --start-from to fine-tune from it instead")
+        stored = TrainConfig.from_dict(dict(raw["kraken_train_config"]))
+        cfg = stored.replace(**{k: getattr(config, k) for k in RESUME_OVERRIDES if getattr(config, k) is not None})
+        start = int(raw["kraken_completed_epochs"])
+        if cfg.epochs <= start:
+            raise TrainingError(f"{cfg.resume} already holds {start} epochs; --epochs {cfg.epochs} leaves nothing to do",
+                                hint=f"give --epochs larger than {start}")
+        resume_state = dict(raw["kraken_optimizer_state"])
+        tp = ck.training_params
+        suffix = str(tp.get("output_file_suffix") or "")
+        prefix = output_prefix(cfg.output) or (tp.get("output_file_prefix") or None)
+        flavors = _order(arrays, ck.flavors, cfg.resume)
+        model = _model_from(ck, None)
+        paths = [TrainPath(int(i), int(j)) for i, j in zip(raw["trainpath_encoder_index_list"],
+                                                          raw["trainpath_decoder_index_list"])]
+        ids = [str(s) for s in np.asarray(tp["subjects"]).ravel()]
+        pos = {s: i for i, s in enumerate(subj)}
+        if any(s not in pos for s in ids):
+            raise InputDataError(f"the inputs lack subjects the resumed run trained on ({cfg.resume})")
+        tr = np.array([pos[ids[i]] for i in np.asarray(tp["subjidx_train"]).ravel()], dtype=np.intp)
+        va = np.array([pos[ids[i]] for i in np.asarray(tp["subjidx_val"]).ravel()], dtype=np.intp)
+        te = np.setdiff1d(np.arange(n_subj), np.concatenate([tr, va])).astype(np.intp)
+        extra = {k: tp[k] for k in ("starting_point_file", "starting_point_epoch") if k in tp}
+    else:
+        if cfg.start_from:
+            ck = load_checkpoint(cfg.start_from)
+            flavors = _order(arrays, ck.flavors, cfg.start_from)
+        else:
+            flavors = list(arrays)
+        if split is not None:
+            tr, va, te = align_split(split, subj)
+        else:
+            tr, va, te = random_split_indices(n_subj, cfg.trainval_frac, cfg.val_frac, seed=0)
+        if len(tr) < cfg.batch_size:
+            raise TrainingError(f"{len(tr)} training subjects are fewer than one batch of {cfg.batch_size}",
+                                hint=f"use --batch-size {max(2, len(tr))} or fewer, or more subjects")
+    grp = [(groups or {}).get(f, group_of(f)) for f in flavors]
+    spec = cfg.transformation
+    if ck is not None and cfg.start_from and not transforms:
+        spec = str(ck.raw.get("input_transformation_info") or spec)
+        log.warning("fine-tuning with freshly fitted %s transforms; give the checkpoint's transform file with -t "
+                    "to keep its input space", spec)
+    if cfg.resume and not transforms:
+        from ..transform_files import load_transforms, transform_file_for_checkpoint
+
+        tfile = transform_file_for_checkpoint(cfg.resume)
+        if tfile.exists():
+            transforms = load_transforms([tfile])
+    tfs, fitted = _fit_transforms(arrays, flavors, tr, transforms, spec)
+    sizes = [int(tfs[f].transform(arrays[f][:1]).shape[1]) for f in flavors]
+    if ck is None:
+        model = _new_model(cfg, sizes, cfg.seed)
+    elif cfg.start_from:
+        model = _model_from(ck, cfg.dropout)
+        extra = {"starting_point_file": str(cfg.start_from), "starting_point_epoch": ck.epoch}
+    if list(model.config.input_size_list) != sizes:
+        raise TrainingError(f"the transforms give input sizes {sizes}, the model expects "
+                            f"{list(model.config.input_size_list)}", hint="give the checkpoint's transform file with -t")
+    model = model.to(device)
+    if not cfg.resume:
+        specs = ("self",) if cfg.target_encoding is not None and (cfg.only_self or cfg.strict) else cfg.paths
+        paths = resolve_paths(specs, flavors, grp)
+    plan = PathPlan.build(paths, len(flavors), device)
+    path_names = [p.name(flavors) for p in paths]
+
+    xt = [tfs[f].transform(arrays[f], device=device).to(torch.float32) for f in flavors]
+    same = len({x.shape[1] for x in xt}) == 1
+    tr_t = torch.as_tensor(tr, device=device)
+    va_t = torch.as_tensor(va, device=device)
+    all_x = Batch.of(xt, stack=same)
+    train_b = all_x.rows(tr_t)
+    raw_val = [torch.as_tensor(arrays[f][va], dtype=torch.float32, device=device) for f in flavors]
+    demean = [torch.as_tensor(arrays[f][tr].mean(axis=0), dtype=torch.float32, device=device) for f in flavors]
+    targets = _targets(target_latents, cfg, flavors, n_subj, model.config.latentsize, device)
+    val = EvalData(all_x.rows(va_t), raw_val, demean, None if targets is None else targets.rows(va_t))
+    train_eval = EvalData(train_b, None, None)
+    lr = cfg.lr if cfg.path_steps else (cfg.fast_lr or cfg.lr * plan.max_share)
+
+    data_str = data_string(cfg, len(flavors), n_subj, str(getattr(tfs[flavors[0]], "spec", spec)), len(paths))
+    names = RunNames(prefix, suffix or make_suffix(data_str, model.config.summary(), train_string(cfg)))
+    split_out = SubjectSplit(subj, tr, va, te)
+    if prefix is not None and not cfg.resume:
+        check_writable_dir(names.path("chkpt", "pt"))  # type: ignore[arg-type]
+        sp = names.path("subjsplit", "mat")
+        write_split_file(sp, split_out)  # type: ignore[arg-type]
+        names.files["subjsplit"] = sp  # type: ignore[assignment]
+        if fitted:
+            from ..transform_files import save_transforms
+
+            names.files["ioxfm"] = save_transforms(names.path("ioxfm", "npy"),  # type: ignore[arg-type]
+                                                   {f: tfs[f] for f in fitted}, [subj[i] for i in tr])
+    orig_sizes = [arrays[f].shape[1] for f in flavors]
+    netinfo = network_info(config=cfg, model=model, transforms=tfs, flavors=flavors, orig_sizes=orig_sizes,
+                           paths=[(p.source, p.target) for p in paths])
+    params = training_params(config=cfg, model=model, flavors=flavors, path_names=path_names, subjects=subj,
+                             train_idx=tr, val_idx=va, names=names, data_str=data_str, effective_lr=lr, command=command)
+    params.update(extra)
+    record = _record(path_names, cfg, params, netinfo, model, flavors, ck if cfg.resume else None)
+    previous: list[Path] = []
+    if cfg.resume and ck is not None:
+        previous = [Path(p) for p in ck.raw.get("kraken_checkpoints", [])] + [Path(cfg.resume)]
+    return RunSetup(config=cfg, device=device, flavors=flavors, path_names=path_names, plan=plan, model=model,
+                    transforms=tfs, split=split_out, train=train_b, train_eval=train_eval, val=val,
+                    train_targets=None if targets is None else targets.rows(tr_t), effective_lr=lr, names=names,
+                    record=record, netinfo=netinfo, params=params, start_epoch=start, resume_state=resume_state,
+                    previous_checkpoints=previous, extra=extra)
+
+
+def _targets(target_latents: Any, cfg: TrainConfig, flavors: list[str], n: int, latent: int,
+             device: torch.device) -> Targets | None:
+    if cfg.target_encoding is None and target_latents is None:
+        return None
+    if target_latents is None:
+        raise TrainingError("target-encoding training needs the target latents",
+                            hint="read them with kraken_cli.engine.training.read_target_latents")
+    if isinstance(target_latents, Mapping):
+        missing = [f for f in flavors if f not in target_latents]
+        if missing:
+            raise InputDataError(f"no target latents for {missing}")
+        zs = [np.asarray(target_latents[f], dtype=np.float32) for f in flavors]
+    else:
+        zs = [np.asarray(target_latents, dtype=np.float32)] * len(flavors)
+    for f, z in zip(flavors, zs):
+        if z.shape != (n, latent):
+            raise InputDataError(f"target latents for {f} have shape {z.shape}, expected ({n}, {latent})",
+                                 hint="--latent-size must match the target latents")
+        if not np.all(np.isfinite(z)):
+            raise InputDataError(f"target latents for {f} contain NaN or Inf")
+    z = torch.as_tensor(np.stack(zs), device=device)
+    return Targets(z, strict=cfg.strict, mse_weight=cfg.target_mse_weight)
+
+
+def _record(path_names: list[str], cfg: TrainConfig, params: dict[str, Any], netinfo: dict[str, Any],
+            model: Krakencoder, flavors: list[str], resumed: Checkpoint | None) -> TrainRecord:
+    fields = {k: v for k, v in params.items()}
+    fields.update(netinfo)
+    mc = model.config
+    fields.update({"input_name_list": list(flavors), "input_size_list": list(mc.input_size_list),
+                   "latentsize": mc.latentsize, "hiddenlayers": list(mc.hiddenlayers), "skip_relu": mc.skip_relu,
+                   "leakyrelu_negative_slope": mc.leakyrelu_negative_slope,
+                   "relu_tanh_alternate": mc.relu_tanh_alternate, "dropout": mc.dropout,
+                   "latent_activation": mc.latent_activation or "none", "inputwise_latentsim_loss": True,
+                   "meantarget_loss": False, "compute_performance_after_latentsim": True, "maxthreads": 0,
+                   "timestamp": params["output_file_suffix"][-15:]})
+    rec = TrainRecord.empty(path_names, cfg.epochs, **fields)
+    rec["loss_train"] = np.full((len(path_names), cfg.epochs), np.nan)
+    if resumed is not None:
+        for k, v in dict(resumed.raw.get("kraken_history", {})).items():
+            arr = np.asarray(v, dtype=np.float64)
+            cur = rec.get(k)
+            if arr.ndim == 2 and isinstance(cur, np.ndarray) and cur.ndim == 2:
+                m = min(arr.shape[1], cur.shape[1])
+                cur[:, :m] = arr[:, :m]
+            elif arr.ndim == 1 and isinstance(cur, np.ndarray) and cur.ndim == 1:
+                m = min(arr.size, cur.size)
+                cur[:m] = arr[:m]
+    return rec

@@ -1,0 +1,267 @@
+"""``train()``: one training run from edge-space arrays to a trained model and its files.
+
+Order of work: split -> transforms fitted on the training subjects (once) -> data moved to the
+device as tensors -> model (new, fine-tuned or resumed) -> epochs. Metrics are computed only at
+display epochs, in original edge space on the validation subjects; checkpoints are written
+every ``checkpoint_every`` completed epochs and at the end, atomically, in the original's
+layout plus ``kraken_*`` keys that make ``--resume`` bit-exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ..errors import TrainingError
+from ..io.subjects import SubjectSplit
+from ..model import Krakencoder
+from ..progress import NULL_PROGRESS, Progress
+from ._common import Batch, PathPlan, Targets
+from ._evaluate import EvalData, evaluate, loss_per_path
+from ._outputs import RunNames, write_config_json
+from ._setup import RunSetup, prepare_run
+from .config import TrainConfig
+from .fast import FastTrainer
+from .legacy import LegacyTrainer
+from .record import TrainRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DisplayEvent:
+    """What a display epoch reports (the CLI renders it as a table)."""
+
+    epoch: int                       #: completed epochs
+    epochs: int                      #: total epochs of the run
+    elapsed: float                   #: seconds of training so far (this process)
+    seconds_per_epoch: float
+    path_names: list[str]
+    loss_train: npt.NDArray[np.float64]
+    loss_val: npt.NDArray[np.float64]
+    metrics: dict[str, npt.NDArray[np.float64]]        #: validation, original edge space, per path
+    metrics_train: dict[str, npt.NDArray[np.float64]]  #: training subjects, transformed space, per path
+
+    def mean(self, name: str) -> float:
+        """Mean of a validation metric over paths (NaN-aware)."""
+        v = self.metrics.get(name)
+        return float(np.nanmean(v)) if v is not None and np.isfinite(v).any() else float("nan")
+
+
+@dataclass
+class TrainResult:
+    """A finished (or resumed-and-finished) training run."""
+
+    model: Krakencoder                   #: trained network, eval mode, on CPU
+    flavors: list[str]                   #: encoder/decoder order
+    path_names: list[str]                #: trained paths ``src->dst``
+    transforms: dict[str, Any]           #: flavor -> fitted transform
+    split: SubjectSplit
+    record: TrainRecord
+    completed_epochs: int
+    train_seconds: float                 #: wall time of the epochs run by this call
+    seconds_per_epoch: float
+    effective_lr: float
+    checkpoints: list[Path] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    last_display: DisplayEvent | None = None
+
+
+def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainConfig, *,
+          subjects: Sequence[str] | None = None,
+          groups: Mapping[str, str | None] | None = None,
+          transforms: Mapping[str, Any] | None = None,
+          split: SubjectSplit | None = None,
+          target_latents: Mapping[str, npt.NDArray[np.floating]] | npt.NDArray[np.floating] | None = None,
+          progress: Progress = NULL_PROGRESS,
+          on_display: Callable[[DisplayEvent], None] | None = None,
+          on_checkpoint: Callable[[Path], None] | None = None,
+          device: torch.device | str = "cpu",
+          threads: int | None = None,
+          figures: bool = True,
+          command: Sequence[str] | None = None) -> TrainResult:
+    """Train a Krakencoder.
+
+    Parameters
+    ----------
+    cohort_arrays : mapping of str to ndarray of shape (n_subjects, n_edges)
+        Edge vectors per flavor, rows aligned across flavors; the key order is the model's
+        flavor order (a resumed or fine-tuned run uses the checkpoint's order).
+    config : TrainConfig
+    subjects : sequence of str, optional
+        Subject ids of the rows (default ``"1"``, ``"2"``, ...).
+    groups : mapping of str to str or None, optional
+        SC/FC group of each flavor for the path sets (default: guessed from the names).
+    transforms : mapping of str to Transform, optional
+        Fitted transforms (``-t`` files); flavors without one get ``config.transformation``
+        fitted on the training subjects.
+    split : SubjectSplit, optional
+        Explicit split (a split file); default the original's seed-0 random split.
+    target_latents : mapping or ndarray, optional
+        Target-encoding training: latents per flavor (or one array for all) of shape
+        (n_subjects, latent_size), rows aligned with the cohort.
+    progress : Progress
+        Advanced once per epoch.
+    on_display, on_checkpoint : callable, optional
+        Called at display epochs with a :class:`DisplayEvent` and after each checkpoint with its path.
+    device : torch.device or str
+        Where training runs.
+    threads : int, optional
+        CPU threads while training (restored afterwards). Default: 1 when the per-batch work is
+        small, where extra threads only add synchronisation cost; otherwise torch's setting.
+    figures : bool
+        Draw the training curves and heatmap PNGs at the end (needs ``config.output``).
+    command : sequence of str, optional
+        The command line, recorded in checkpoints and records.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TrainingError, SpecError, InputDataError, FlavorError, CheckpointError
+        For unusable options or data, before any training.
+    """
+    dev = torch.device(device)
+    setup = prepare_run(cohort_arrays, config, subjects=subjects, groups=groups, transforms=transforms,
+                        split=split, target_latents=target_latents, device=dev, command=command)
+    old_threads = torch.get_num_threads()
+    n_threads = threads if threads is not None else _auto_threads(setup, dev)
+    try:
+        if n_threads and n_threads != old_threads:
+            torch.set_num_threads(n_threads)
+        return _run(setup, progress=progress, on_display=on_display, on_checkpoint=on_checkpoint,
+                    figures=figures, command=command)
+    finally:
+        if torch.get_num_threads() != old_threads:
+            torch.set_num_threads(old_threads)
+
+
+def _auto_threads(setup: RunSetup, dev: torch.device) -> int | None:
+    if dev.type != "cpu":
+        return None
+    width = max(x.shape[1] for x in setup.train.xs)
+    work = setup.plan.n_paths * setup.config.batch_size * width
+    return 1 if work < 4_000_000 else None
+
+
+def _make_trainer(s: RunSetup) -> FastTrainer | LegacyTrainer:
+    cls = LegacyTrainer if s.config.path_steps else FastTrainer
+    return cls(s.model, s.train, s.plan, s.config.recipe, seed=s.config.seed, batch_size=s.config.batch_size,
+               lr=s.effective_lr, weight_decay=s.config.weight_decay, dropout_at=s.config.dropout_at,
+               targets=s.train_targets)
+
+
+def _run(s: RunSetup, *, progress: Progress, on_display: Callable[[DisplayEvent], None] | None,
+         on_checkpoint: Callable[[Path], None] | None, figures: bool, command: Sequence[str] | None) -> TrainResult:
+    cfg = s.config
+    trainer = _make_trainer(s)
+    if s.resume_state is not None:
+        trainer.load_state_dict(s.resume_state)
+    E, P = cfg.epochs, s.plan.n_paths
+    loss_hist = torch.full((E, P), float("nan"), device=s.device)
+    history = s.record
+    if s.start_epoch > 0:
+        loss_hist[: s.start_epoch] = torch.as_tensor(history["loss_train"][:, : s.start_epoch].T, device=s.device)
+    checkpoints: list[Path] = list(s.previous_checkpoints)
+    last: DisplayEvent | None = None
+    progress.start("training", total=E - s.start_epoch)
+    t0 = time.perf_counter()
+    timestamps = np.asarray(history.get("epoch_timestamp", np.full(E, np.nan)), dtype=np.float64)
+    offset = float(np.nanmax(timestamps[: s.start_epoch])) if s.start_epoch > 0 else 0.0
+    for e in range(s.start_epoch, E):
+        loss_hist[e] = trainer.run_epoch(e)
+        timestamps[e] = offset + time.perf_counter() - t0  # host time: no device synchronisation
+        progress.advance()
+        done = e + 1
+        final = done == E
+        shown = final or (cfg.display_every > 0 and done % cfg.display_every == 0)
+        ckpt = final or (cfg.checkpoint_every > 0 and done % cfg.checkpoint_every == 0)
+        if not (shown or ckpt):
+            continue
+        elapsed = time.perf_counter() - t0
+        model = trainer.sync_model()
+        history["loss_train"] = loss_hist.T.cpu().numpy().astype(np.float64)
+        history["epoch_timestamp"] = timestamps
+        history["current_epoch"] = e
+        history["trainduration"] = offset + elapsed
+        history["seconds_per_epoch"] = (offset + elapsed) / done
+        if shown:
+            last = _display(s, model, e, elapsed / (done - s.start_epoch), offset + elapsed)
+            if on_display is not None:
+                on_display(last)
+            if s.names.prefix is not None and not final:
+                s.names.files["trainrecord"] = history.save(s.names.path("trainrecord", "mat"))  # type: ignore[arg-type]
+        if ckpt and s.names.prefix is not None:
+            path = s.save_checkpoint(model, done, trainer.state_dict())
+            checkpoints.append(path)
+            if on_checkpoint is not None:
+                on_checkpoint(path)
+    progress.done()
+    train_seconds = time.perf_counter() - t0
+    model = trainer.sync_model().eval()
+    files = dict(s.names.files)
+    if s.names.prefix is not None:
+        files["trainrecord"] = history.save(s.names.path("trainrecord", "mat"))  # type: ignore[arg-type]
+        s.names.files.update(files)
+        if figures:
+            files.update(_figures(s))
+            s.names.files.update(files)
+        cfgjson = write_config_json(s.names, checkpoints, command)
+        if cfgjson is not None:
+            files["config"] = cfgjson
+    ran = max(1, E - s.start_epoch)
+    return TrainResult(model=model.cpu(), flavors=list(s.flavors), path_names=list(s.path_names),
+                       transforms=dict(s.transforms), split=s.split, record=history, completed_epochs=E,
+                       train_seconds=train_seconds, seconds_per_epoch=train_seconds / ran,
+                       effective_lr=s.effective_lr, checkpoints=checkpoints, files=files, last_display=last)
+
+
+def _display(s: RunSetup, model: Krakencoder, e: int, sec_per_epoch: float, elapsed: float) -> DisplayEvent:
+    rec = s.record
+    tlist = [s.transforms[f] for f in s.flavors]
+    val = evaluate(model, s.plan, s.val, tlist, origscale=True)
+    val_opt = evaluate(model, s.plan, s.val, tlist, origscale=False)
+    train_opt = evaluate(model, s.plan, s.train_eval, tlist, origscale=False)
+    loss_val = loss_per_path(model, s.plan, s.config.recipe, s.val)
+    rec.set_metrics(e, val, split="val", origscale=True)
+    rec.set_metrics(e, val_opt, split="val", origscale=False)
+    rec.set_metrics(e, train_opt, split="train", origscale=False)
+    rec.set_loss(e, loss_val, split="val")
+    loss_train = np.asarray(rec["loss_train"][:, e], dtype=np.float64)
+    ev = DisplayEvent(epoch=e + 1, epochs=s.config.epochs, elapsed=elapsed, seconds_per_epoch=sec_per_epoch,
+                      path_names=list(s.path_names), loss_train=loss_train, loss_val=loss_val, metrics=val,
+                      metrics_train=train_opt)
+    log.info("epoch %d/%d: %.3f s/epoch, validation top1acc %.3f avgrank %.4f avgcorr_resid %.3f",
+             ev.epoch, ev.epochs, sec_per_epoch, ev.mean("top1acc"), ev.mean("avgrank"), ev.mean("avgcorr_resid"))
+    return ev
+
+
+def _figures(s: RunSetup) -> dict[str, Path]:
+    """Training curves and the heatmap of the final record (failures are logged, not fatal)."""
+    out: dict[str, Path] = {}
+    try:
+        from ..plots import heatmap_from_record, plot_training_curves
+    except ImportError as exc:  # pragma: no cover - matplotlib missing
+        log.warning("figures skipped: %s", exc)
+        return out
+    loss_png = s.names.path("loss", "png")
+    heat_png = s.names.path("heatmap", "png")
+    assert loss_png is not None and heat_png is not None
+    try:
+        out["loss"] = plot_training_curves(s.record, loss_png, title=s.names.suffix)
+        out["heatmap"] = heatmap_from_record(s.record, heat_png)
+    except Exception as exc:  # noqa: BLE001 - a figure must not lose a finished training run
+        log.warning("could not draw the training figures: %s", exc)
+    return out
+
+
+__all__ = ["DisplayEvent", "TrainResult", "train", "Batch", "PathPlan", "Targets", "EvalData", "RunNames"]

@@ -14,7 +14,7 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     """Print a simple rich table on stdout."""
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(c)
+        t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*("" if v is None else str(v) for v in r))
     out.print(t)

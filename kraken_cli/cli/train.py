@@ -1,11 +1,107 @@
-"""`kraken train` (not implemented yet)."""
+"""``kraken train``: train a Krakencoder with the paper's recipe (or yours)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ._console import err, out, print_json
+from ._errors import reporting_errors, setup_logging
+from ._options import Device, DeviceOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt, VerboseOpt
 from .app import app
+
+_PAPER = "correye+enceye.w10+neidist+encdist.w10+mse.w1000+latentsimloss.w10000"
 
 
 @app.command("train")
-def train_command() -> None:
-    """Not implemented yet."""
-    raise SystemExit("kraken train is not implemented yet")
+def train_command(
+    inputs: InputOpt = [],  # noqa: B006
+    paths: Annotated[list[str], typer.Option("--paths", metavar="SCFC|SC|FC|SC2FC|FC2SC|self|A->B",
+                                             help="Paths to train (repeatable; united into one model).")] = [],  # noqa: B006
+    transformation: Annotated[str, typer.Option("--transformation", metavar="pcaN|tsvdN|cfeat|zfeat|...",
+                                                help="Input transform fitted on the training subjects.")] = "pca256",
+    transform: TransformOpt = [],  # noqa: B006
+    latent_size: Annotated[int, typer.Option("--latent-size", min=1, help="Latent dimension.")] = 128,
+    latent_unit: Annotated[bool, typer.Option("--latent-unit/--no-latent-unit", help="L2-normalise latents (the paper model does).")] = True,
+    hidden: Annotated[list[int], typer.Option("--hidden", metavar="N", help="Hidden layer size between input and latent (repeatable).")] = [],  # noqa: B006
+    leaky_relu: Annotated[float, typer.Option("--leaky-relu", metavar="SLOPE", help="LeakyReLU slope for hidden layers (0 = ReLU).")] = 0.0,
+    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout rate.")] = 0.5,
+    dropout_schedule: Annotated[Optional[tuple[float, float]], typer.Option("--dropout-schedule", metavar="A B", help="Dropout from A to B linearly over the epochs.")] = None,
+    loss: Annotated[str, typer.Option("--loss", metavar="RECIPE", help="Loss recipe: terms joined by '+', weights as .wN (exactly what it says).")] = _PAPER,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Total epochs (a resumed run continues up to this count).")] = 2000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Subjects per training batch.")] = 41,
+    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate of the original schedule (the fast trainer scales it).")] = 1e-4,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
+    seed: SeedOpt = 0,
+    split_file: SplitFileOpt = None,
+    trainval_frac: Annotated[float, typer.Option("--trainval-frac", help="Fraction of subjects for train+validation (rest: test).")] = 0.8,
+    val_frac: Annotated[float, typer.Option("--val-frac", help="Fraction of train+validation used for validation.")] = 0.1,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=0, help="Checkpoint every N completed epochs (0: only at the end).")] = 1000,
+    display_every: Annotated[int, typer.Option("--display-every", min=0, help="Validation metrics every N epochs (0: only at the end).")] = 100,
+    output: Annotated[str, typer.Option("-o", "--output", metavar="PREFIX", help="Folder and file-name prefix of everything written.")] = "kraken",
+    target_encoding: Annotated[Optional[Path], typer.Option("--target-encoding", help="Latents to train toward (.mat with subjects), e.g. fusion latents.")] = None,
+    target_name: Annotated[Optional[str], typer.Option("--target-name", help="Which latent in --target-encoding: fusion, a flavor, or self.")] = None,
+    only_self: Annotated[bool, typer.Option("--only-self", help="Train only A->A paths (adding a flavor to a latent space).")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fixed-target mode: encoder to the target latent, decoder from it.")] = False,
+    path_steps: Annotated[bool, typer.Option("--path-steps", help="The original's schedule: one AdamW step per path per batch (slow).")] = False,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue a run from its checkpoint, bit-exactly.")] = None,
+    start_from: Annotated[Optional[Path], typer.Option("--start-from", help="Fine-tune from a checkpoint's architecture and weights.")] = None,
+    device: DeviceOpt = Device.auto,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train a model: one encoder and decoder per flavor around a shared latent space.
+
+    Examples:
+
+        kraken train -i FCcorr_fs86_hpf=fc.mat -i SCifod2act_fs86_volnorm=sc.mat --transformation pca64 --latent-size 32 --epochs 300 -o runs/demo
+
+        kraken train -i SCifod2act_fs86_count=count.mat --target-encoding fusion_latents.mat --target-name fusion --only-self -o runs/count
+    """
+    setup_logging(verbose, quiet)
+    with reporting_errors():
+        from kraken_cli.engine.training import TrainConfig
+        from kraken_cli.engine.training.session import train_from_inputs
+
+        if resume and start_from:
+            raise typer.BadParameter("--resume and --start-from cannot be used together")
+        if strict and not target_encoding:
+            raise typer.BadParameter("--strict needs --target-encoding")
+        config = TrainConfig(
+            paths=tuple(paths) or ("SCFC",), transformation=transformation, transform_files=tuple(transform),
+            latent_size=latent_size, latent_unit=latent_unit, hidden=tuple(hidden), leaky_relu=leaky_relu,
+            dropout=dropout, dropout_schedule=tuple(dropout_schedule) if dropout_schedule else None, loss=loss,
+            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+            split_file=str(split_file) if split_file else None, trainval_frac=trainval_frac, val_frac=val_frac,
+            checkpoint_every=checkpoint_every, display_every=display_every, output=output,
+            target_encoding=str(target_encoding) if target_encoding else None, target_name=target_name,
+            only_self=only_self, strict=strict, path_steps=path_steps,
+            resume=str(resume) if resume else None, start_from=str(start_from) if start_from else None)
+        from ._train_display import TrainDisplay
+
+        display = TrainDisplay(quiet=quiet or as_json)
+        with display:
+            result = train_from_inputs(inputs, config, progress=display.progress, on_display=display.show,
+                                       device=device.value, command=["kraken", *sys.argv[1:]])
+    files = {k: str(v) for k, v in result.files.items()}
+    summary = {"flavors": result.flavors, "paths": len(result.path_names), "epochs": result.completed_epochs,
+               "seconds": round(result.train_seconds, 2), "seconds_per_epoch": round(result.seconds_per_epoch, 4),
+               "checkpoints": [str(c) for c in result.checkpoints], "files": files}
+    if result.last_display is not None:
+        summary["validation"] = {k: result.last_display.mean(k) for k in result.last_display.metrics}
+    if as_json:
+        print_json(summary)
+    elif quiet:
+        for c in result.checkpoints:
+            out.print(str(c), highlight=False)
+    else:
+        from ._render import table
+
+        table("Written", ["kind", "file"], [(k, v) for k, v in files.items()] +
+              [("checkpoint", str(c)) for c in result.checkpoints])
+        err.print(f"Trained {len(result.path_names)} paths for {result.completed_epochs} epochs in "
+                  f"{result.train_seconds:.1f} s ({result.seconds_per_epoch * 1000:.1f} ms/epoch).")

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "read_target_latents": "target",
     "resolve_paths": "paths",
     "train": "loop",
+    "train_from_inputs": "session",
     "write_record": "record",
 }
 

@@ -1,0 +1,45 @@
+"""``kraken train`` as one engine call: read inputs, split and transforms, then :func:`.loop.train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..errors import SpecError
+from ..flavors import FlavorSpec
+from ..progress import NULL_PROGRESS, Progress
+from .config import TrainConfig
+from .loop import DisplayEvent, TrainResult, train
+
+
+def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: Progress = NULL_PROGRESS,
+                      on_display: Callable[[DisplayEvent], None] | None = None,
+                      on_checkpoint: Callable[[Path], None] | None = None, device: str = "cpu",
+                      figures: bool = True, command: Sequence[str] | None = None) -> TrainResult:
+    """Train on ``-i FLAVOR[@GROUP]=PATH`` inputs with ``config`` (see ``kraken train --help``)."""
+    from ..io import load_cohort, read_split_file
+    from ..io._atomic import check_writable_dir
+    from ..predict import resolve_device
+    from ..transform_files import load_transforms
+
+    if not inputs:
+        raise SpecError("no inputs given", hint="give -i FLAVOR=PATH for every flavor to train")
+    if config.output:
+        from ._outputs import output_prefix
+
+        check_writable_dir(str(output_prefix(config.output)))
+    specs = [FlavorSpec.parse(s) for s in inputs]
+    cohort = load_cohort(specs)
+    groups = {s.flavor.name: s.flavor.group for s in cohort.sources.values()}
+    split = read_split_file(config.split_file) if config.split_file else None
+    transforms = load_transforms(config.transform_files) if config.transform_files else None
+    if transforms is not None:
+        transforms = {f: t for f, t in transforms.items() if f in cohort.sources}
+    targets = None
+    if config.target_encoding:
+        from .target import read_target_latents
+
+        targets = read_target_latents(config.target_encoding, config.target_name, cohort.flavors, cohort.subjects)
+    return train(cohort.arrays(), config, subjects=cohort.subjects, groups=groups, transforms=transforms,
+                 split=split, target_latents=targets, progress=progress, on_display=on_display,
+                 on_checkpoint=on_checkpoint, device=resolve_device(device), figures=figures, command=command)

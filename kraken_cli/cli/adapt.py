@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import _complete
-from ._console import out, print_json
+from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (CacheDirOpt, CheckpointOpt, Device, DeviceOpt, InputOpt, JsonOpt, QuietOpt, SubjectsOpt,
                        TransformOpt, VerboseOpt)
@@ -50,7 +50,7 @@ def adapt_command(
     if as_json:
         print_json({"file": str(result.file), "n_subjects": result.n_subjects, "flavors": result.flavors})
     elif quiet:
-        out.print(str(result.file), highlight=False, markup=False, soft_wrap=True)
+        print_path(result.file)
     else:
         from ._render import table
 

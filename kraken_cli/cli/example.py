@@ -1,11 +1,63 @@
-"""`kraken example` (not implemented yet)."""
+"""``kraken example``: a complete offline demo on synthetic data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._console import err, out, print_json
+from ._errors import reporting_errors, setup_logging
+from ._options import JsonOpt, QuietOpt, SeedOpt, VerboseOpt
 from .app import app
 
 
 @app.command("example")
-def example_command() -> None:
-    """Not implemented yet."""
-    raise SystemExit("kraken example is not implemented yet")
+def example_command(
+    folder: Annotated[Path, typer.Argument(help="Folder for the demo's data, model and predictions.")],
+    subjects: Annotated[int, typer.Option("--n-subjects", min=50, help="Synthetic subjects.")] = 300,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 200,
+    seed: SeedOpt = 0,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a synthetic paired SC/FC cohort, train a model on it, and predict held-out subjects.
+
+    Prints the equivalent `kraken train` / `kraken run` commands so you can repeat and vary them.
+
+    Examples:
+
+        kraken example ./demo
+    """
+    setup_logging(verbose, quiet)
+    with reporting_errors():
+        from kraken_cli.engine.example import run_example
+
+        from ._train_display import TrainDisplay
+
+        display = TrainDisplay(quiet=quiet or as_json)
+        with display:
+            result = run_example(folder, n_subjects=subjects, epochs=epochs, seed=seed, progress=display.progress,
+                                 on_display=display.show)
+    if as_json:
+        print_json({"folder": str(result.folder), "files": [str(f) for f in result.files],
+                    "metrics": result.metrics, "commands": result.commands, "seconds": round(result.seconds, 2)})
+        return
+    if quiet:
+        for f in result.files:
+            out.print(str(f), highlight=False, markup=False, soft_wrap=True)
+        return
+    from ._render import table
+
+    cols = ("top1acc", "avgrank", "avgcorr_resid")
+    fusion = [m for m in result.metrics if m["source"] == "fusion"]
+    table(f"Fusion predictions of {result.extra['n_test']} held-out subjects", ["target", "top-1", "avg rank",
+                                                                                 "demeaned corr"],
+          [(m["target"], *(f"{m[c]:.3f}" for c in cols)) for m in fusion])
+    table("Written", ["file"], [(str(f),) for f in result.files])
+    err.print(f"Done in {result.seconds:.1f} s (training {result.train_seconds:.1f} s). Repeat or vary it with:")
+    for c in result.commands:
+        out.print(c, highlight=False, markup=False, soft_wrap=True)
+        out.print("")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._console import out, print_json
+from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import JsonOpt, QuietOpt, VerboseOpt
 from .app import app
@@ -47,4 +47,4 @@ def merge_command(
         out.print(f"{len(merged.trained_paths)} trained paths of {len(merged.flavors) ** 2}. Written: {output}",
                   highlight=False)
     else:
-        out.print(str(output), highlight=False, markup=False, soft_wrap=True)
+        print_path(output)

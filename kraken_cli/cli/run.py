@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _complete
-from ._console import err, out, print_json
+from ._console import err, out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, InputOpt, JsonOpt,
                        OutFormat, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
@@ -47,7 +47,7 @@ def run_command(
     split: SplitOpt = None,
     demean: Annotated[str, typer.Option("--demean", metavar="test|train",
                                         help="Mean removed for the demeaned correlation: evaluated truth's or training's.")] = "test",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Subjects per chunk (bounds memory).")] = 1000,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Subjects per chunk (bounds memory).")] = 256,
     cache_dir: CacheDirOpt = None,
     device: DeviceOpt = Device.auto,
     verbose: VerboseOpt = False,
@@ -93,7 +93,7 @@ def run_command(
         render_run(result)
     else:
         for f in result.files:
-            out.print(str(f), highlight=False, markup=False, soft_wrap=True)
+            print_path(f)
 
 
 def result_to_json(result: object) -> dict[str, object]:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._console import err, out, print_json
+from ._console import err, out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import Device, DeviceOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt, VerboseOpt
 from .app import app
@@ -97,7 +97,7 @@ def train_command(
         print_json(summary)
     elif quiet:
         for c in result.checkpoints:
-            out.print(str(c), highlight=False)
+            print_path(c)
     else:
         from ._render import table
 

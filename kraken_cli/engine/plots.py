@@ -453,7 +453,12 @@ def plot_heatmap(
         ax.set_visible(False)
     big = float(np.clip(label_fontsize * 1.8, 12, 20))
     if title:
-        fig.suptitle(title, x=0.01, ha="left", fontsize=big)
+        # long checkpoint names: keep the title inside the figure (wrap, at most two lines, then ellipsis)
+        width = int(fig.get_figwidth() * 72 / big * 1.6)
+        lines = textwrap.wrap(title, width, break_on_hyphens=False) or [title]
+        if len(lines) > 2:
+            lines = [lines[0], lines[1][: max(width - 1, 1)] + "…"]
+        fig.suptitle("\n".join(lines), x=0.01, ha="left", fontsize=big)
     if subtitle:
         fig.text(0.99, 0.995, subtitle, ha="right", va="top", fontsize=big * 0.85)
     if footer:

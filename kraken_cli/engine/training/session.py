@@ -40,6 +40,48 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
         from .target import read_target_latents
 
         targets = read_target_latents(config.target_encoding, config.target_name, cohort.flavors, cohort.subjects)
-    return train(cohort.arrays(), config, subjects=cohort.subjects, groups=groups, transforms=transforms,
-                 split=split, target_latents=targets, progress=progress, on_display=on_display,
-                 on_checkpoint=on_checkpoint, device=resolve_device(device), figures=figures, command=command)
+    log = TrainLog(command)
+
+    def display(ev: DisplayEvent) -> None:
+        log.add(ev)
+        if on_display is not None:
+            on_display(ev)
+
+    def checkpointed(path: Path) -> None:
+        log.write_next_to(path)
+        if on_checkpoint is not None:
+            on_checkpoint(path)
+
+    result = train(cohort.arrays(), config, subjects=cohort.subjects, groups=groups, transforms=transforms,
+                   split=split, target_latents=targets, progress=progress, on_display=display,
+                   on_checkpoint=checkpointed, device=resolve_device(device), figures=figures, command=command)
+    if log.file is not None:
+        result.files["log"] = log.file
+    return result
+
+
+class TrainLog:
+    """The run's log file (``<prefix>_log_<suffix>.txt``): the command, then one line per display epoch.
+
+    It is (re)written next to each checkpoint, so a killed run keeps the log up to its last checkpoint.
+    """
+
+    def __init__(self, command: Sequence[str] | None) -> None:
+        self.lines = [" ".join(command) if command else "kraken train"]
+        self.file: Path | None = None
+
+    def add(self, ev: DisplayEvent) -> None:
+        self.lines.append(
+            f"epoch {ev.epoch}/{ev.epochs}  {ev.seconds_per_epoch * 1000:.1f} ms/epoch  "
+            f"loss train {float(ev.loss_train.mean()):.6g} val {float(ev.loss_val.mean()):.6g}  "
+            + "  ".join(f"val {k} {ev.mean(k):.4f}" for k in sorted(ev.metrics)))
+
+    def write_next_to(self, checkpoint: Path) -> None:
+        import re
+
+        from ..io._atomic import atomic_path
+
+        name = re.sub(r"_ep\d+\.pt$", ".txt", checkpoint.name.replace("_chkpt_", "_log_"))
+        self.file = checkpoint.with_name(name)
+        with atomic_path(self.file) as tmp:
+            tmp.write_text("\n".join(self.lines) + "\n")

@@ -6,6 +6,8 @@ Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays ch
     model = load_model("model.pt", transforms=["model_ioxfm.npy"])
     cohort = load_cohort(["FCcorr_fs86_hpf=fc.mat"])
     result = model.predict(cohort, fusion=True)
+    trained = train(cohort.arrays(), TrainConfig(transformation="pca64", latent_size=32, epochs=300),
+                    subjects=cohort.subjects)
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ _EXPORTS: dict[str, str] = {
     "Flavor": "flavors",
     "FlavorSpec": "flavors",
     "KrakenError": "errors",
+    "KrakenModel": "predict",
+    "TrainConfig": "training",
+    "TrainRecord": "training",
+    "evaluate_path": "metrics",
+    "load_checkpoint": "checkpoint",
     "load_cohort": "io",
     "load_model": "predict",
-    "KrakenModel": "predict",
+    "load_transforms": "transform_files",
     "make_cohort": "datasets",
+    "merge_checkpoints": "merge",
+    "read_record": "training",
+    "train": "training",
+    "train_from_inputs": "training",
 }
 
 __all__ = sorted(_EXPORTS)

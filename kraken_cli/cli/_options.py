@@ -33,7 +33,7 @@ DeviceOpt = Annotated[Device, typer.Option("--device", help="Where compute happe
 InputOpt = Annotated[
     list[str],
     typer.Option("-i", "--input", metavar="FLAVOR[@GROUP]=PATH",
-                 help="Input connectomes: FLAVOR[@SC|@FC]=PATH, repeatable. A multi-flavor .mat, BIDS folder or "
+                 help="Input connectomes: FLAVOR\\[@SC|@FC]=PATH, repeatable. A multi-flavor .mat, BIDS folder or "
                       "zip may be given as a bare PATH; a quoted glob reads per-subject files.",
                  autocompletion=_complete.complete_flavor_spec),
 ]
@@ -57,6 +57,12 @@ SubjectsOpt = Annotated[
 SplitFileOpt = Annotated[Optional[Path], typer.Option("--split-file", help="Subject split .mat (subjects, subjidx_train/val/test).")]
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="Which split of --split-file to use: train, val, test or all.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (written into the outputs).")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Total training epochs (a resumed run continues up to this count).")]
+HeatmapOpt = Annotated[
+    Optional[Path],
+    typer.Option("--heatmap", metavar="PNG",
+                 help="Draw the identifiability heatmap (per metric, source x target flavor) to this PNG."),
+]
 FormatOpt = Annotated[OutFormat, typer.Option("--format", help="Output file format: mat (MATLAB v5), mat73 (MATLAB v7.3/HDF5) or npz.")]
 CacheDirOpt = Annotated[
     Optional[Path],

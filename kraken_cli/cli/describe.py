@@ -9,16 +9,16 @@ import typer
 
 from ._console import out, print_json
 from ._errors import reporting_errors, setup_logging
-from ._options import JsonOpt, QuietOpt, VerboseOpt
+from ._options import HeatmapOpt, JsonOpt, QuietOpt, VerboseOpt
 from .app import app
 
 
 @app.command("describe")
 def describe_command(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint .pt file.")],
+    checkpoint: Annotated[Path, typer.Argument(metavar="CKPT", help="Checkpoint .pt file.")],
     paths: Annotated[bool, typer.Option("--paths", help="List the trained paths.")] = False,
-    record: Annotated[Optional[Path], typer.Option("--record", help="Training record .mat (ours or the original's) for --heatmap.")] = None,
-    heatmap: Annotated[Optional[Path], typer.Option("--heatmap", help="Draw the validation heatmap from the training record to this PNG.")] = None,
+    record: Annotated[Optional[Path], typer.Option("--record", help="Training record .mat (ours or the original's) whose validation metrics --heatmap draws.")] = None,
+    heatmap: HeatmapOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,

@@ -60,7 +60,7 @@ def fetch_command(
     Each file is checked against its published sha256 before it is used; an interrupted download
     resumes where it stopped. The paths of the files are printed on stdout.
 
-    [bold]Examples[/]
+    Examples:
 
         kraken fetch                                  [dim]# the published model + 3 PCA transforms[/]
         kraken fetch --list                           [dim]# what can be fetched, and what is cached[/]

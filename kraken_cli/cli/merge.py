@@ -15,7 +15,7 @@ from .app import app
 
 @app.command("merge")
 def merge_command(
-    checkpoints: Annotated[list[Path], typer.Argument(help="Checkpoint .pt files to merge (two or more).")],
+    checkpoints: Annotated[list[Path], typer.Argument(metavar="CKPT", help="Checkpoint .pt files to merge (two or more).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Merged checkpoint to write.")],
     prefer: Annotated[Optional[Path], typer.Option("--prefer", help="On a flavor-name collision, keep this checkpoint's flavor.")] = None,
     canonical: Annotated[bool, typer.Option("--canonical", help="Canonicalize flavor names before merging.")] = False,

@@ -10,8 +10,8 @@ import typer
 from . import _complete
 from ._console import err, out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, InputOpt, JsonOpt,
-                       OutFormat, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
+from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, HeatmapOpt, InputOpt,
+                       JsonOpt, OutFormat, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
 from ._options import cache_dir_for
 from .app import app
 
@@ -39,9 +39,9 @@ def run_command(
                                                   help="Output file; {input} and {output} make one file per input/output.")] = None,
     square: Annotated[bool, typer.Option("--square", help="Write R x R matrices (NaN diagonal) instead of edge vectors.")] = False,
     fmt: FormatOpt = OutFormat.mat,
-    evaluate: Annotated[bool, typer.Option("--evaluate", help="Score predictions against inputs of the same flavor.")] = False,
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")] = False,
     metrics_csv: Annotated[Optional[Path], typer.Option("--metrics-csv", help="Write --evaluate metrics to this CSV.")] = None,
-    heatmap: Annotated[Optional[Path], typer.Option("--heatmap", help="Write the --evaluate heatmap PNG.")] = None,
+    heatmap: HeatmapOpt = None,
     subjects: SubjectsOpt = None,
     split_file: SplitFileOpt = None,
     split: SplitOpt = None,

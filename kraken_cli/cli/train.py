@@ -10,7 +10,8 @@ import typer
 
 from ._console import err, out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import Device, DeviceOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt, VerboseOpt
+from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt,
+                       VerboseOpt)
 from .app import app
 
 _PAPER = "correye+enceye.w10+neidist+encdist.w10+mse.w1000+latentsimloss.w10000"
@@ -31,7 +32,7 @@ def train_command(
     dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout rate.")] = 0.5,
     dropout_schedule: Annotated[Optional[tuple[float, float]], typer.Option("--dropout-schedule", metavar="A B", help="Dropout from A to B linearly over the epochs.")] = None,
     loss: Annotated[str, typer.Option("--loss", metavar="RECIPE", help="Loss recipe: terms joined by '+', weights as .wN (exactly what it says).")] = _PAPER,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Total epochs (a resumed run continues up to this count).")] = 2000,
+    epochs: EpochsOpt = 2000,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Subjects per training batch.")] = 41,
     lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate of the original schedule (the fast trainer scales it).")] = 1e-4,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,

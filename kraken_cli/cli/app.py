@@ -35,8 +35,17 @@ def _register() -> None:
     from . import adapt, describe, example, fetch, merge, run, train  # noqa: F401  (each adds its command)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM (kill, job schedulers, torchrun's agent) unwinds like Ctrl-C: temporary files are
+    # removed and no output is left half-written.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

@@ -43,10 +43,17 @@ class Description:
 
 
 def _plain(v: Any) -> Any:
+    """A printable, JSON-friendly value: small arrays as lists, large ones (and tensors) as their shape."""
+    import torch
+
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
     if isinstance(v, np.ndarray):
         return v.tolist() if v.size <= 50 else f"array{v.shape}"
     if isinstance(v, np.generic):
         return v.item()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
     return v
 
 

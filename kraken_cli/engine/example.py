@@ -49,14 +49,19 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
     from .run import RunConfig, run
     from .training import TrainConfig
     from .training.session import train_from_inputs
+    from .training.splits import random_split_indices
 
     t0 = time.perf_counter()
     root = Path(folder)
     check_writable_dir(root / "data" / "x")
     data = make_cohort(n_subjects, seed=seed).write(root / "data")
     inputs = [f"{f}={p}" for f, p in data.items()]
-    config = TrainConfig(transformation="pca64", latent_size=32, epochs=epochs, display_every=max(epochs // 4, 1),
-                         checkpoint_every=0, output=str(root / "model") + "/", seed=seed)
+    # PCA-64 and batches of 41 need enough training subjects: small cohorts get fewer components and smaller batches
+    n_train = len(random_split_indices(n_subjects)[0])
+    xform = f"pca{max(1, min(64, n_train - 1))}"
+    batch = max(2, min(41, n_train))
+    config = TrainConfig(transformation=xform, latent_size=32, epochs=epochs, display_every=max(epochs // 4, 1),
+                         checkpoint_every=0, output=str(root / "model") + "/", seed=seed, batch_size=batch)
     trained = train_from_inputs(inputs, config, progress=progress, on_display=on_display, device="cpu")
     checkpoint = trained.checkpoints[-1]
     transform = trained.files["ioxfm"]
@@ -69,7 +74,8 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
                            metrics_csv=str(metrics_csv), heatmap=str(heatmap), device="cpu"))
     ins = " ".join(f"-i {_q(s)}" for s in inputs)
     commands = [
-        f"kraken train {ins} --transformation pca64 --latent-size 32 --epochs {epochs} "
+        f"kraken train {ins} --transformation {xform} --latent-size 32 --epochs {epochs} "
+        + (f"--batch-size {batch} " if batch != 41 else "") +
         f"--display-every {config.display_every} --checkpoint-every 0 --seed {seed} -o {_q(str(root / 'model') + '/')}",
         f"kraken run -c {_q(checkpoint)} {ins} --split-file {_q(split_file)} --split test "
         f"--fusion --outputs all --evaluate --metrics-csv {_q(metrics_csv)} --heatmap {_q(heatmap)} "

@@ -27,7 +27,6 @@ from ..helpers import FC, SC, TinyModel, files_in, make_tiny_model, random_conne
 README = Path(__file__).with_name("README.md")
 IDS = [f"sub{i:03d}" for i in range(4)]
 runner = CliRunner()
-NOT_IMPLEMENTED = pytest.mark.xfail(strict=False, reason="command not implemented yet")
 
 
 # -- fixtures and checks ------------------------------------------------------------------------------------
@@ -699,29 +698,75 @@ def test_adapt_output_under_a_file(kit: Kit, tmp_path: Path) -> None:
     refused(res, 1, ["afile"], tmp_path, before)
 
 
-# -- train (rows kept while the command is a stub) ----------------------------------------------------------------------
+# -- train ----------------------------------------------------------------------------------------------------------
 
-@NOT_IMPLEMENTED
+def _train_out(folder: Path) -> list[str]:
+    return ["-o", str(folder / "run" / "x")]
+
+
 def test_train_missing_input(kit: Kit, tmp_path: Path) -> None:
     before = snapshot(tmp_path)
-    res = kit.invoke(["train", "-i", f"{FC}={tmp_path / 'absent.mat'}", "-o", str(tmp_path / "run" / "x")])
+    res = kit.invoke(["train", "-i", f"{FC}={tmp_path / 'absent.mat'}", *_train_out(tmp_path)])
     refused(res, 1, ["absent.mat"], tmp_path, before)
 
 
-@NOT_IMPLEMENTED
 def test_train_malformed_input_spec(kit: Kit, tmp_path: Path) -> None:
     before = snapshot(tmp_path)
-    res = kit.invoke(["train", "-i", f"{FC}=", "-o", str(tmp_path / "run" / "x")])
+    res = kit.invoke(["train", "-i", f"{FC}=", *_train_out(tmp_path)])
     refused(res, 2, ["malformed input spec"], tmp_path, before)
 
 
-@NOT_IMPLEMENTED
 def test_train_subjects_differ(kit: Kit, tmp_path: Path) -> None:
     write_mat(tmp_path / "other.mat", data=random_connectomes(4, 86), subjects=["a", "b", "c", "d"])
     before = snapshot(tmp_path)
     res = kit.invoke(["train", "-i", f"{FC}={kit.good[FC]}", "-i", f"{SC}={tmp_path / 'other.mat'}",
-                      "-o", str(tmp_path / "run" / "x")])
+                      *_train_out(tmp_path)])
     refused(res, 1, ["subjects differ"], tmp_path, before)
+
+
+def test_train_no_inputs(kit: Kit, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    res = kit.invoke(["train", *_train_out(tmp_path)])
+    refused(res, 2, ["no inputs", "-i FLAVOR=PATH"], tmp_path, before)
+
+
+def test_train_unknown_loss_term(kit: Kit, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    res = kit.invoke(["train", *kit.good_args(), "--loss", "correye+bogus.w3", *_train_out(tmp_path)])
+    refused(res, 2, ["bogus", "valid names", "correye", "latentsimloss"], tmp_path, before)
+
+
+def test_train_resume_with_start_from(kit: Kit, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    ck = str(kit.tiny.checkpoint)
+    res = kit.invoke(["train", *kit.good_args(), "--resume", ck, "--start-from", ck, *_train_out(tmp_path)])
+    refused(res, 2, ["--resume", "--start-from"], tmp_path, before, usage=True)
+
+
+def test_train_resume_not_a_kraken_run(kit: Kit, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    res = kit.invoke(["train", *kit.good_args(), "--resume", str(kit.tiny.checkpoint), *_train_out(tmp_path)])
+    refused(res, 1, [kit.tiny.checkpoint.name, "cannot be resumed", "--start-from"], tmp_path, before)
+
+
+def test_train_fewer_subjects_than_a_batch(kit: Kit, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    res = kit.invoke(["train", *kit.good_args(), *_train_out(tmp_path)])  # 4 subjects: 2 train, batch 41
+    refused(res, 1, ["fewer than one batch of 41", "--batch-size"], tmp_path, before)
+
+
+def test_train_pca_larger_than_the_training_set(kit: Kit, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    res = kit.invoke(["train", *kit.good_args(), "--batch-size", "2", "--transformation", "pca64",
+                      *_train_out(tmp_path)])
+    refused(res, 1, ["pca64", "64 training subjects"], tmp_path, before)
+
+
+def test_train_output_under_a_file(kit: Kit, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    before = snapshot(tmp_path)
+    res = kit.invoke(["train", *kit.good_args(), "-o", str(tmp_path / "afile" / "x")])
+    refused(res, 1, ["afile"], tmp_path, before)
 
 
 # -- the table and the tests agree ---------------------------------------------------------------------------------

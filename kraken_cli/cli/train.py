@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -42,7 +42,7 @@ def train_command(
     val_frac: Annotated[float, typer.Option("--val-frac", help="Fraction of train+validation used for validation.")] = 0.1,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=0, help="Checkpoint every N completed epochs (0: only at the end).")] = 1000,
     display_every: Annotated[int, typer.Option("--display-every", min=0, help="Validation metrics every N epochs (0: only at the end).")] = 100,
-    output: Annotated[str, typer.Option("-o", "--output", metavar="PREFIX", help="Folder and file-name prefix of everything written.")] = "kraken",
+    output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="PREFIX", help="Folder and file-name prefix of everything written (default: kraken; with --resume, the resumed run's).")] = None,
     target_encoding: Annotated[Optional[Path], typer.Option("--target-encoding", help="Latents to train toward (.mat with subjects), e.g. fusion latents.")] = None,
     target_name: Annotated[Optional[str], typer.Option("--target-name", help="Which latent in --target-encoding: fusion, a flavor, or self.")] = None,
     only_self: Annotated[bool, typer.Option("--only-self", help="Train only A->A paths (adding a flavor to a latent space).")] = False,
@@ -63,7 +63,9 @@ def train_command(
 
         kraken train -i SCifod2act_fs86_count=count.mat --target-encoding fusion_latents.mat --target-name fusion --only-self -o runs/count
     """
-    setup_logging(verbose, quiet)
+    dist = _torchrun_spec()  # None unless launched by torchrun with more than one process
+    follower = dist is not None and dist.rank != 0  # rank 0 alone logs, displays and writes
+    setup_logging(verbose, quiet or follower)
     with reporting_errors():
         from kraken_cli.engine.training import TrainConfig
         from kraken_cli.engine.training.session import train_from_inputs
@@ -78,16 +80,19 @@ def train_command(
             dropout=dropout, dropout_schedule=tuple(dropout_schedule) if dropout_schedule else None, loss=loss,
             epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
             split_file=str(split_file) if split_file else None, trainval_frac=trainval_frac, val_frac=val_frac,
-            checkpoint_every=checkpoint_every, display_every=display_every, output=output,
+            checkpoint_every=checkpoint_every, display_every=display_every,
+            output=output if output is not None else (_run_prefix(resume) if resume else "kraken"),
             target_encoding=str(target_encoding) if target_encoding else None, target_name=target_name,
             only_self=only_self, strict=strict, path_steps=path_steps,
             resume=str(resume) if resume else None, start_from=str(start_from) if start_from else None)
         from ._train_display import TrainDisplay
 
-        display = TrainDisplay(quiet=quiet or as_json)
+        display = TrainDisplay(quiet=quiet or as_json or follower)
         with display:
             result = train_from_inputs(inputs, config, progress=display.progress, on_display=display.show,
-                                       device=device.value, command=["kraken", *sys.argv[1:]])
+                                       device=device.value, command=["kraken", *sys.argv[1:]], distributed=dist)
+    if result is None:  # a torchrun process other than rank 0
+        return
     files = {k: str(v) for k, v in result.files.items()}
     summary = {"flavors": result.flavors, "paths": len(result.path_names), "epochs": result.completed_epochs,
                "seconds": round(result.train_seconds, 2), "seconds_per_epoch": round(result.seconds_per_epoch, 4),
@@ -106,3 +111,33 @@ def train_command(
               [("checkpoint", str(c)) for c in result.checkpoints])
         err.print(f"Trained {len(result.path_names)} paths for {result.completed_epochs} epochs in "
                   f"{result.train_seconds:.1f} s ({result.seconds_per_epoch * 1000:.1f} ms/epoch).")
+
+
+def _run_prefix(checkpoint: Path) -> Optional[str]:
+    """The -o prefix a run's checkpoint was written under (``PREFIX_chkpt_...``): a resumed run writes beside it."""
+    name = checkpoint.name
+    return str(checkpoint.with_name(name.split("_chkpt_")[0])) if "_chkpt_" in name else None
+
+
+def _torchrun_spec() -> "Any":
+    """The torchrun job this process belongs to (``WORLD_SIZE`` > 1), from the environment; else None.
+
+    The only place kraken reads torchrun's variables; ``KRAKEN_DIST_TIMEOUT`` (seconds) sets how
+    long a training step waits for a missing process before the run fails.
+    """
+    import os
+
+    world = os.environ.get("WORLD_SIZE")
+    if world is None or world.strip() in ("", "1"):
+        return None
+    with reporting_errors():
+        from kraken_cli.engine.errors import TrainingError
+        from kraken_cli.engine.training.distributed import DistributedSpec
+
+        try:
+            return DistributedSpec(rank=int(os.environ.get("RANK", "0")), world_size=int(world),
+                                   local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+                                   timeout=float(os.environ.get("KRAKEN_DIST_TIMEOUT", "60")))
+        except ValueError as exc:
+            raise TrainingError(f"bad torchrun environment: {exc}",
+                                hint="launch with torchrun, or unset WORLD_SIZE/RANK/LOCAL_RANK") from None

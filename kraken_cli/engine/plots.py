@@ -40,7 +40,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .flavors import atlas_of, flavor_sort_key, group_of, is_latent_name  # noqa: E402
-from .io._atomic import atomic_path  # noqa: E402
+from .io._atomic import atomic_path, check_writable_dir  # noqa: E402
 from .metrics import canonical_metric  # noqa: E402
 from .training.record import TrainRecord, read_record  # noqa: E402
 
@@ -468,6 +468,7 @@ def plot_heatmap(
 
 def _save(fig: Figure, out_file: str | os.PathLike[str], dpi: int) -> Path:
     final = Path(out_file)
+    check_writable_dir(final)  # a missing folder is made, as for every other output
     with atomic_path(final) as tmp:
         with open(tmp, "wb") as fh:
             fig.savefig(fh, format="png", dpi=dpi, facecolor="white")

@@ -29,7 +29,9 @@ from .transforms import Transform
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 1000
+DEFAULT_CHUNK_SIZE = 256
+#: Largest output (bytes) decoded in one call when several sources decode to the same flavor.
+DECODE_BATCH_BYTES = 64 * 2**20
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -200,29 +202,57 @@ class KrakenModel:
                                       hint="give latents encoded by this model (kraken run --outputs encoded)")
                 latents[name] = z
         groups = {g.name: g for g in plan.groups}
-        out: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
-        decoded_cache: dict[tuple[tuple[str, ...], str], torch.Tensor] = {}
-        for src in plan.sources:
-            g = groups.get(src)
-            for o in plan.outputs:
-                if o == "encoded":
+        done: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
+        for o in plan.outputs:
+            if o == "encoded":
+                for src in plan.sources:
+                    g = groups.get(src)
                     z = fuse(latents, g.members, normalize=options.fusion_norm) if g else latents[src]
-                    out[(src, o)] = z.float().cpu().numpy()
-                    continue
-                j = self.flavors.index(o)
+                    done[(src, o)] = z.float().cpu().numpy()
+                continue
+            # The latents of every source that decodes to ``o`` (a fused latent once per member set),
+            # decoded together: one decoder pass and one inverse transform per batch instead of one
+            # per source, which matters for small atlases.
+            j = self.flavors.index(o)
+            rows: list[torch.Tensor] = []
+            row_of: dict[str, int] = {}
+            fused_row: dict[tuple[str, ...], int] = {}
+            for src in plan.sources:
+                g = groups.get(src)
                 if g is not None:
                     members = g.members_for(o)
-                    key = (members, o)
-                    if key not in decoded_cache:
-                        z = fuse(latents, members, normalize=options.fusion_norm)
-                        decoded_cache[key] = self._decode(z, j)
-                    y = decoded_cache[key]
-                else:
-                    z = latents[src]
-                    if src in plan.model_index:
-                        z = self.net.intergroup_transform(z, plan.model_index[src], j)
-                    y = self._decode(z, j)
-                out[(src, o)] = y.float().cpu().numpy()
+                    if members not in fused_row:
+                        fused_row[members] = len(rows)
+                        rows.append(fuse(latents, members, normalize=options.fusion_norm))
+                    row_of[src] = fused_row[members]
+                    continue
+                z = latents[src]
+                if src in plan.model_index:
+                    z = self.net.intergroup_transform(z, plan.model_index[src], j)
+                row_of[src] = len(rows)
+                rows.append(z)
+            decoded = self._decode_batched(rows, j)
+            for src, k in row_of.items():
+                done[(src, o)] = decoded[k]
+        return {p: done[p] for p in plan.pairs}
+
+    def _decode_batched(self, latents: Sequence[torch.Tensor], j: int) -> list[npt.NDArray[np.float32]]:
+        """``_decode`` of each latent block, several blocks per call up to :data:`DECODE_BATCH_BYTES` of output."""
+        width = self.transform_for(self.flavors[j]).n_features_in_
+        out: list[npt.NDArray[np.float32]] = []
+        i = 0
+        while i < len(latents):
+            k, size = i + 1, latents[i].shape[0]
+            while k < len(latents) and (size + latents[k].shape[0]) * width * 4 <= DECODE_BATCH_BYTES:
+                size += latents[k].shape[0]
+                k += 1
+            z = latents[i] if k == i + 1 else torch.cat(list(latents[i:k]))
+            y = self._decode(z, j).float().cpu().numpy()
+            start = 0
+            for block in latents[i:k]:
+                out.append(y[start:start + block.shape[0]])
+                start += block.shape[0]
+            i = k
         return out
 
     def _decode(self, z: torch.Tensor, j: int) -> torch.Tensor:
@@ -238,7 +268,10 @@ class KrakenModel:
         try:
             for start in range(0, n, step):
                 arrays = {f: cohort.read(f, start, start + step) for f in plan.inputs}
-                yield start, self.predict_chunk(arrays, plan, options)
+                chunk = self.predict_chunk(arrays, plan, options)
+                del arrays  # one chunk of inputs and predictions alive at a time
+                yield start, chunk
+                del chunk
                 progress.advance(min(step, n - start))
         finally:
             progress.done()

@@ -200,6 +200,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
                 w.write_rows(start, chunk)
             for p in eval_pairs:
                 collected[p].append(chunk[p])
+            del chunk  # before the next chunk is computed: one chunk in memory at a time
         for w in writers:
             written.append(w.close())
     except BaseException:

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from ..connectome import EdgeSource
 from ..errors import InputDataError
 from ..flavors import Flavor
-from ._layout import NumpyArray, plan_layout
+from ._layout import SCAN_CHUNK_BYTES, NumpyArray, plan_layout
 from ._source import PlannedSource, finalize
 from ._mat import FIELD_ORDER, ID_FIELDS, file_stem, flavor_from_name, sources_from_tree
 
@@ -78,12 +78,67 @@ def load_npy(path: Path, *, where: str, mmap: bool = True) -> npt.NDArray[np.gen
     return np.asarray(arr) if not mmap else arr
 
 
+class NpyFileArray(NumpyArray):
+    """A memory-mapped ``.npy`` file whose slices are read with plain file reads.
+
+    ``array`` is the file's memory map (for its shape and dtype), but :meth:`take` does not read
+    through it: a long-lived map keeps every page it touched in the process's resident memory, so
+    streaming a 10,000-subject file chunk by chunk would end with the whole file counted in RSS.
+    Here each slice costs only its own copy. Slices along an axis other than the outermost (of the
+    file's order) are gathered from blocks of at most :data:`SCAN_CHUNK_BYTES` of whole rows.
+    """
+
+    def __init__(self, array: np.memmap, path: Path, *, where: str) -> None:
+        super().__init__(array, in_memory=False)
+        self.path = path
+        self.where = where
+        self.offset = int(array.offset)
+        self.fortran = array.ndim > 1 and bool(array.flags.f_contiguous) and not array.flags.c_contiguous
+
+    def take(self, axis: int, start: int, stop: int) -> npt.NDArray[np.generic]:
+        shape = self.shape
+        if not shape:
+            return np.array(self.array)
+        start, stop = max(0, start), max(start, min(stop, shape[axis]))
+        if self.fortran:  # a Fortran-order array is a C-order array with its axes reversed
+            return self._take_c(shape[::-1], len(shape) - 1 - axis, start, stop).transpose()
+        return self._take_c(shape, axis, start, stop)
+
+    def _take_c(self, shape: tuple[int, ...], axis: int, start: int, stop: int) -> npt.NDArray[np.generic]:
+        if axis == 0:
+            return self._rows(shape, start, stop)
+        out = np.empty(shape[:axis] + (stop - start,) + shape[axis + 1:], dtype=self.dtype)
+        row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize)
+        step = max(1, SCAN_CHUNK_BYTES // row_bytes)
+        index = (slice(None),) * axis + (slice(start, stop),)
+        for i in range(0, shape[0], step):
+            j = min(shape[0], i + step)
+            out[i:j] = self._rows(shape, i, j)[index]
+        return out
+
+    def _rows(self, shape: tuple[int, ...], start: int, stop: int) -> npt.NDArray[np.generic]:
+        """Rows ``start:stop`` of the C-order array ``shape`` stored in the file."""
+        inner = int(np.prod(shape[1:], dtype=np.int64))
+        count = (stop - start) * inner
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset + start * inner * self.dtype.itemsize)
+                flat = np.fromfile(fh, dtype=self.dtype, count=count)
+        except OSError as exc:
+            raise InputDataError(f"{self.where}: cannot read ({exc.strerror or exc})",
+                                 hint="check that the file is still there and readable") from exc
+        if flat.size != count:
+            raise InputDataError(f"{self.where}: the file ends early (it changed or was truncated while read)",
+                                 hint="re-create the file")
+        return flat.reshape((stop - start,) + tuple(shape[1:]))
+
+
 def read_npy_file(path: Path, *, spec_flavor: Flavor | None) -> list[EdgeSource]:
     """One lazy source from a ``.npy`` file: [S x E], [S x R x R], [R x R x S] or one R x R."""
     flavor = spec_flavor or flavor_from_name(file_stem(str(path)), field=None, file=str(path))
     where = f"{path} ({flavor.name})"
     arr = load_npy(path, where=where)
-    array = NumpyArray(arr, in_memory=False)
+    array = NpyFileArray(arr, path, where=where) if isinstance(arr, np.memmap) else NumpyArray(arr, in_memory=False)
     layout = plan_layout(array, where=where, flavor=flavor)
     return [finalize(PlannedSource(flavor, str(path), None, array, layout, owner=arr), in_memory=False)]
 

@@ -95,20 +95,44 @@ def _square(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32] | None:
 class Mat5Writer:
     """The original's layout: MATLAB v5, compressed, long field names (scipy's serializer, see ``_mat5_write``)."""
 
-    def __init__(self, spec: OutputFile, meta: FileMeta, *, square: bool = False) -> None:
+    def __init__(self, spec: OutputFile, meta: FileMeta, *, square: bool = False,
+                 n_subjects: int | None = None) -> None:
         self.spec, self.meta, self.square = spec, meta, square
+        self.n_subjects = n_subjects
+        # Rows by pair: with n_subjects known, one array per pair filled chunk by chunk (the chunk
+        # itself when it holds every subject), else the chunks, joined at close.
+        self.full: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
         self.parts: dict[tuple[str, str], list[npt.NDArray[np.float32]]] = {p: [] for p in spec.pairs}
+        self.rows_written = 0
 
     def write_rows(self, start: int, chunk: Mapping[tuple[str, str], npt.NDArray[np.float32]]) -> None:
-        for p in self.parts:
-            self.parts[p].append(np.asarray(chunk[p], dtype=np.float32))
+        n = self.n_subjects
+        if self.spec.pairs:
+            self.rows_written += int(np.shape(chunk[self.spec.pairs[0]])[0])
+        for p in self.spec.pairs:
+            x = np.asarray(chunk[p], dtype=np.float32)
+            if n is None:
+                self.parts[p].append(x)
+            elif start == 0 and x.shape[0] == n:
+                self.full[p] = x
+            else:
+                if p not in self.full:
+                    self.full[p] = np.empty((n, x.shape[1]), dtype=np.float32)
+                self.full[p][start:start + x.shape[0]] = x
 
     def close(self) -> Path:
         from ._mat5_write import savemat_fast
 
+        if self.n_subjects is not None and self.rows_written != self.n_subjects:
+            raise OutputError(f"{self.spec.path}: {self.rows_written} of {self.n_subjects} rows were written",
+                              hint="this is a bug in the caller; the output was not saved")
         pa: dict[str, dict[str, Any]] = {}
-        for (s, o), parts in self.parts.items():
-            x = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else np.zeros((0, 0), np.float32)
+        for s, o in self.spec.pairs:
+            parts = self.parts.pop((s, o), [])  # chunks are freed as they are joined
+            x = self.full.pop((s, o), None)
+            if x is None:
+                x = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else np.zeros((0, 0), np.float32)
+            del parts
             value: Any = x
             if self.square and o != "encoded":
                 sq = _square(x)
@@ -131,11 +155,11 @@ class Mat5Writer:
         with atomic_path(self.spec.path) as tmp:
             with open(tmp, "wb") as fh:
                 savemat_fast(fh, data, long_field_names=True, oned_as="row")
-        self.parts.clear()
         return self.spec.path
 
     def abort(self) -> None:
         self.parts.clear()
+        self.full.clear()
 
 
 class NpzWriter:
@@ -210,6 +234,11 @@ class Mat73Writer:
                 self.h5.create_rows(key, n_subjects, r * r, np.float32)
             else:
                 self.h5.create_rows(key, n_subjects, w, np.float32)
+
+    def _write_meta(self) -> None:
+        # Written last: HDF5 keeps some memory for every object it creates (one per subject id in
+        # the ``subjects`` cell), which should not add to the memory of the chunks.
+        meta, spec = self.meta, self.spec
         self.h5.write("subjects", list(meta.subjects))
         self.h5.write("inputtypes", list(spec.sources))
         self.h5.write("outputtypes", list(spec.outputs))
@@ -227,6 +256,7 @@ class Mat73Writer:
             self.h5.write_rows(f"predicted_alltypes/{s}/{o}", start, x)
 
     def close(self) -> Path:
+        self._write_meta()
         self.h5.__exit__(None, None, None)
         return self.spec.path
 
@@ -246,7 +276,7 @@ def open_writer(fmt: str, spec: OutputFile, meta: FileMeta, n_subjects: int, wid
                 *, square: bool = False) -> PredictionWriter:
     """A writer for ``fmt`` in ``mat``, ``mat73``, ``npz``."""
     if fmt == "mat":
-        return Mat5Writer(spec, meta, square=square)
+        return Mat5Writer(spec, meta, square=square, n_subjects=n_subjects)
     if fmt == "npz":
         return NpzWriter(spec, meta, n_subjects, widths, square=square)
     if fmt == "mat73":

@@ -14,6 +14,8 @@ Public API (imported lazily, so ``import kraken_cli.engine.training.record`` sta
 * :func:`resolve_paths` (:mod:`.paths`): path sets such as ``SCFC`` or ``A->B``.
 * :func:`read_target_latents` (:mod:`.target`): target encodings for ``--target-encoding``.
 * :class:`FastTrainer` (:mod:`.fast`) and :class:`LegacyTrainer` (:mod:`.legacy`, ``--path-steps``).
+* :class:`DistributedSpec` (:mod:`.distributed`): one process of a ``torchrun`` job, for
+  ``train_from_inputs(..., distributed=...)``; the design of multi-process training is there.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 _EXPORTS: dict[str, str] = {
     "DisplayEvent": "loop",
+    "DistributedSpec": "distributed",
     "FastTrainer": "fast",
     "LegacyTrainer": "legacy",
     "TrainConfig": "config",

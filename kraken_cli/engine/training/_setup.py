@@ -69,7 +69,8 @@ class RunSetup:
         extra = {**self.netinfo, "epoch": completed - 1, "training_params": self.params, **self.extra,
                  "kraken_version": kraken_version(), "kraken_seed": self.config.seed,
                  "kraken_optimizer_state": trainer_state,
-                 "kraken_rng_state": {"scheme": "SeedSequence(seed, stream, epoch, batch)", "seed": self.config.seed},
+                 "kraken_rng_state": {"scheme": "SeedSequence(seed, stream, epoch, batch) words per mask block",
+                                     "seed": self.config.seed},
                  "kraken_completed_epochs": completed, "kraken_train_config": self.config.to_dict(),
                  "kraken_history": history,
                  "kraken_checkpoints": [str(p) for p in self.previous_checkpoints]}
@@ -175,7 +176,9 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
             raise TrainingError(f"{cfg.resume} was not written by kraken train, so it cannot be resumed",
                                 hint="use --start-from to fine-tune from it instead")
         stored = TrainConfig.from_dict(dict(raw["kraken_train_config"]))
-        cfg = stored.replace(**{k: getattr(config, k) for k in RESUME_OVERRIDES if getattr(config, k) is not None})
+        # a resumed fine-tuning run continues from its own checkpoint: its --start-from is history
+        cfg = stored.replace(start_from=None,
+                             **{k: getattr(config, k) for k in RESUME_OVERRIDES if getattr(config, k) is not None})
         start = int(raw["kraken_completed_epochs"])
         if cfg.epochs <= start:
             raise TrainingError(f"{cfg.resume} already holds {start} epochs; --epochs {cfg.epochs} leaves nothing to do",

@@ -13,18 +13,16 @@ Schedule: ``config.fast_lr`` or ``config.lr`` times the number of AdamW steps th
 parameter gets per batch in the original (paths per encoder). Weight decay is decoupled
 (AdamW), so the decay per epoch matches the original's.
 
-Distributed training (later): the per-batch math is :func:`._common.batch_objective`, a pure
-function of (network, batch tensors, generator). A DDP version wraps :class:`PackedNet` (an
-``nn.Module``) in ``DistributedDataParallel``, gives each process a slice of every batch's
-subjects and all-gathers the latents before the batch-level losses; dropout masks are drawn for
-the whole batch from the same seeded generator on every process, so results do not depend on
-the number of processes.
+Distributed training (``torchrun``): each process runs a :class:`._common.Shard` of the paths
+and of the latent-similarity terms, and a communicator (:mod:`.distributed`) sums the gradients
+before every step, so all processes take the same step a single process takes; see
+:mod:`.distributed` for why the paths, not the subjects, are split.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,10 +32,17 @@ from ..errors import TrainingError
 from ..losses import LossRecipe
 from ..model import Krakencoder, Normalize
 from ._optim import AdamW
-from ._common import (STREAM_BATCH, STREAM_LATENTSIM, Batch, PathPlan, Targets, batch_objective, batch_order,
-                      dropout, latentsim_objective, run_sequential, seeded)
+from ._common import (STREAM_BATCH, STREAM_LATENTSIM, Batch, Masks, PathPlan, Segment, Shard, Targets,
+                      batch_objective, batch_order, keep_mask, latentsim_objective, run_sequential)
+
+if TYPE_CHECKING:
+    from .distributed import Communicator
 
 log = logging.getLogger(__name__)
+
+#: Predictions (paths x subjects x features) decoded and scored together; larger chunks spill
+#: out of the CPU cache in the loss's element-wise steps.
+CHUNK_ELEMENTS = 250_000
 
 
 def packable(model: Krakencoder) -> bool:
@@ -54,10 +59,11 @@ class PackedNet(nn.Module):
 
     Parameters ``enc_w [N, L, F]``, ``enc_b [N, L]``, ``dec_w [N, F, L]``, ``dec_b [N, F]`` are
     copies of the model's; :meth:`export` writes them back. Encoder: Linear -> dropout ->
-    (normalize); decoder: Linear -> dropout, as the model's modules.
+    (normalize); decoder: Linear -> dropout, as the model's modules. Decoding runs the shard's
+    segments that share the same sources as one ``einsum`` (all of them, for all-pairs plans).
     """
 
-    def __init__(self, model: Krakencoder, plan: PathPlan) -> None:
+    def __init__(self, model: Krakencoder, plan: PathPlan, shard: Shard | None = None) -> None:
         super().__init__()
         enc = [seq[0] for seq in model.encoder_list]
         dec = [seq[0] for seq in model.decoder_list]
@@ -68,30 +74,81 @@ class PackedNet(nn.Module):
         self.normalize = bool(model.config.latent_normalize)
         self.p = float(model.config.dropout)
         self.plan = plan
-        n = plan.n_flavors
-        self.all_pairs = [(p.source, p.target) for p in plan.paths] == [(i, j) for i in range(n) for j in range(n)]
+        self.shard = shard if shard is not None else Shard.build(plan)
+        n, dev = plan.n_flavors, plan.enc.device
+        self.runs: list[tuple[torch.Tensor | None, torch.Tensor | None, tuple[Segment, ...]]] = []
+        segs = self.shard.segments
+        k = 0
+        while k < len(segs):
+            m = k + 1
+            while m < len(segs) and segs[m].sources == segs[k].sources:
+                m += 1
+            run = segs[k:m]
+            decs = [s.decoder for s in run]
+            dec_t = None if decs == list(range(n)) else torch.tensor(decs, dtype=torch.long, device=dev)
+            src_t = None if run[0].sources == tuple(range(n)) else run[0].sources_t
+            self.runs.append((dec_t, src_t, run))
+            k = m
+        self._chunk_cache: dict[int, list[tuple[torch.Tensor | None, torch.Tensor | None, tuple[Segment, ...],
+                                               list[int]]]] = {}
 
     def set_dropout(self, p: float) -> None:
         self.p = float(p)
 
-    def encode(self, xs: Batch, gen: torch.Generator | None) -> torch.Tensor:
+    def encode(self, xs: Batch, masks: Masks | None, flavors: Sequence[int] | None = None) -> torch.Tensor:
         x = xs.stacked
         assert x is not None
-        h = torch.baddbmm(self.enc_b.unsqueeze(1), x, self.enc_w.transpose(1, 2))
-        h = dropout(h, self.p, gen)
+        w: torch.Tensor = self.enc_w
+        b: torch.Tensor = self.enc_b
+        if flavors is not None:
+            idx = torch.tensor(list(flavors), dtype=torch.long, device=x.device)
+            x, w, b = x.index_select(0, idx), w.index_select(0, idx), b.index_select(0, idx)
+        h = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+        if masks is not None and self.p > 0:
+            fl = range(self.plan.n_flavors) if flavors is None else flavors
+            h = h * torch.stack([keep_mask(h.shape[1:], self.p, masks.encoder(i), h) for i in fl])
         return F.normalize(h, p=2.0, dim=-1) if self.normalize else h
 
-    def decode(self, z: torch.Tensor, batch: Batch, gen: torch.Generator | None
-               ) -> list[tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]]:
+    def decode(self, z: torch.Tensor, batch: Batch, masks: Masks | None
+               ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         x = batch.stacked
         assert x is not None
-        if self.all_pairs:  # y[i, j] = z_i W_j^T + b_j
-            y = torch.einsum("ibl,jfl->ijbf", z, self.dec_w) + self.dec_b[None, :, None, :]
-            return [(None, dropout(y, self.p, gen), x.unsqueeze(0))]
-        plan = self.plan
-        y = torch.baddbmm(self.dec_b.index_select(0, plan.dec).unsqueeze(1), z.index_select(0, plan.enc),
-                          self.dec_w.index_select(0, plan.dec).transpose(1, 2))
-        return [(None, dropout(y, self.p, gen), x.index_select(0, plan.dec))]
+        out = []
+        for dec_t, src_t, run, sizes in self._chunks(z.shape[1]):  # y[j, i] = z_i W_j^T + b_j
+            zs = z if src_t is None else z.index_select(0, src_t)
+            w: torch.Tensor = self.dec_w
+            b: torch.Tensor = self.dec_b
+            tgt = x
+            if dec_t is not None:
+                w, b, tgt = w.index_select(0, dec_t), b.index_select(0, dec_t), x.index_select(0, dec_t)
+            lo = 0  # chunk by chunk: each chunk's product and loss stay in the CPU cache
+            for wc, bc in zip(w.split(sizes), b.split(sizes)):
+                y = torch.einsum("ibl,jfl->jibf", zs, wc) + bc[:, None, None, :]
+                part = run[lo:lo + len(y)]
+                if masks is not None and self.p > 0:
+                    keep = [keep_mask(y.shape[1:], self.p, masks.decoder(s.decoder), y, s.rows) for s in part]
+                    y = y * (keep[0].unsqueeze(0) if len(keep) == 1 else torch.stack(keep))
+                out.append((y, tgt[lo:lo + len(y)].unsqueeze(1)))
+                lo += len(y)
+        return out
+
+    def _chunks(self, n_subjects: int) -> list[tuple[torch.Tensor | None, torch.Tensor | None, tuple[Segment, ...],
+                                                      list[int]]]:
+        """The runs, each with its cut into chunks of at most about ``CHUNK_ELEMENTS`` predictions
+        (decoders per chunk), so that each chunk's loss works in the CPU cache (2x faster at paper
+        scale); cached per batch size."""
+        got = self._chunk_cache.get(n_subjects)
+        if got is not None:
+            return got
+        out = []
+        width = int(self.dec_w.shape[1])
+        for dec_t, src_t, run in self.runs:
+            per = len(run[0].sources) * n_subjects * width
+            k = min(len(run), -(-len(run) // max(1, CHUNK_ELEMENTS // max(1, per))))
+            bounds = [round(c * len(run) / k) for c in range(k + 1)]
+            out.append((dec_t, src_t, run, [hi - lo for lo, hi in zip(bounds, bounds[1:])]))
+        self._chunk_cache[n_subjects] = out
+        return out
 
     @torch.no_grad()
     def export(self, model: Krakencoder) -> None:
@@ -105,21 +162,15 @@ class PackedNet(nn.Module):
 
 
 class ModuleNet:
-    """The generic network: the model's own modules, one flavor at a time, seeded dropout."""
+    """The generic network: the model's own modules, one flavor (or decoder segment) at a time."""
 
-    def __init__(self, model: Krakencoder, plan: PathPlan) -> None:
+    def __init__(self, model: Krakencoder, plan: PathPlan, shard: Shard | None = None) -> None:
         if model.config.intergroup:
             raise TrainingError("intergroup models cannot be trained by kraken",
                                 hint="fine-tune a model without intergroup transforms")
         self.model = model
         self.plan = plan
-        self.groups: list[tuple[int, torch.Tensor, torch.Tensor]] = []
-        dev = plan.enc.device
-        for j in plan.decoders:
-            ids = [k for k, p in enumerate(plan.paths) if p.target == j]
-            srcs = [plan.paths[k].source for k in ids]
-            self.groups.append((j, torch.tensor(ids, dtype=torch.long, device=dev),
-                                torch.tensor(srcs, dtype=torch.long, device=dev)))
+        self.shard = shard if shard is not None else Shard.build(plan)
 
     def parameters(self) -> Any:
         return self.model.parameters()
@@ -127,16 +178,19 @@ class ModuleNet:
     def set_dropout(self, p: float) -> None:
         self.model.set_dropout(p)
 
-    def encode(self, xs: Batch, gen: torch.Generator | None) -> torch.Tensor:
-        return torch.stack([run_sequential(enc, x, gen) for enc, x in zip(self.model.encoder_list, xs.xs)])
+    def encode(self, xs: Batch, masks: Masks | None, flavors: Sequence[int] | None = None) -> torch.Tensor:
+        fl = range(len(xs.xs)) if flavors is None else flavors
+        return torch.stack([run_sequential(self.model.encoder_list[i], xs.xs[i],
+                                           None if masks is None else masks.encoder(i)) for i in fl])
 
-    def decode(self, z: torch.Tensor, batch: Batch, gen: torch.Generator | None
-               ) -> list[tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]]:
-        out: list[tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = []
-        for j, ids, srcs in self.groups:
-            zin = self.model.decoder_gradientreversal_list[j](z.index_select(0, srcs))
-            y = run_sequential(self.model.decoder_list[j], zin, gen)
-            out.append((ids, y, batch.xs[j].unsqueeze(0)))
+    def decode(self, z: torch.Tensor, batch: Batch, masks: Masks | None
+               ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        out: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for s in self.shard.segments:
+            j = s.decoder
+            zin = self.model.decoder_gradientreversal_list[j](z.index_select(0, s.sources_t))
+            y = run_sequential(self.model.decoder_list[j], zin, None if masks is None else masks.decoder(j), s.rows)
+            out.append((y, batch.xs[j].unsqueeze(0)))
         return out
 
     def export(self, model: Krakencoder) -> None:
@@ -151,7 +205,7 @@ def _check_normalize(model: Krakencoder) -> None:
 
 
 class FastTrainer:
-    """Runs epochs of the fast schedule on one device.
+    """Runs epochs of the fast schedule on one device (one process of a distributed run with ``comm``).
 
     Parameters
     ----------
@@ -167,11 +221,14 @@ class FastTrainer:
         0-based epoch -> dropout rate.
     targets : Targets, optional
         Target latents of the training subjects (target-encoding training).
+    comm : Communicator, optional
+        This process's link to the others of a distributed run: the trainer then computes its
+        rank's :class:`._common.Shard` and sums gradients and losses across processes.
     """
 
     def __init__(self, model: Krakencoder, data: Batch, plan: PathPlan, recipe: LossRecipe, *, seed: int,
                  batch_size: int, lr: float, weight_decay: float, dropout_at: Callable[[int], float],
-                 targets: Targets | None = None) -> None:
+                 targets: Targets | None = None, comm: "Communicator | None" = None) -> None:
         self.model = model
         self.plan = plan
         self.recipe = recipe
@@ -179,16 +236,20 @@ class FastTrainer:
         self.batch_size = batch_size
         self.dropout_at = dropout_at
         self.targets = targets
+        self.comm = comm if comm is not None and comm.world_size > 1 else None
         self.device = data.xs[0].device
+        rank, world = (0, 1) if self.comm is None else (self.comm.rank, self.comm.world_size)
+        self.shard = Shard.build(plan, rank, world, widths=list(model.config.input_size_list))
         if packable(model):
             _check_normalize(model)
             if data.stacked is None:
                 data = Batch.of(data.xs, stack=True)
-            self.net: PackedNet | ModuleNet = PackedNet(model, plan)
+            self.net: PackedNet | ModuleNet = PackedNet(model, plan, self.shard)
         else:
-            self.net = ModuleNet(model, plan)
+            self.net = ModuleNet(model, plan, self.shard)
         self.data = data
-        self.optimizer = AdamW(list(self.net.parameters()), lr=lr, weight_decay=weight_decay)
+        self.params = list(self.net.parameters())
+        self.optimizer = AdamW(self.params, lr=lr, weight_decay=weight_decay)
         self.gen = torch.Generator(device=self.device)
         strict = targets is not None and targets.strict
         self.latentsim_weight = 0.0 if strict or len(plan.encoders) < 2 else recipe.latentsim_weight
@@ -201,25 +262,35 @@ class FastTrainer:
     def packed(self) -> bool:
         return isinstance(self.net, PackedNet)
 
+    def _step(self, objective: torch.Tensor | None, kind: str) -> None:
+        """Backward, sum the gradients across processes, and one AdamW step if any parameter has one."""
+        if objective is not None and objective.requires_grad:
+            objective.backward()
+        if self.comm is not None:
+            if self.comm.reduce_gradients(self.params, kind):
+                self.optimizer.step()
+        elif objective is not None and objective.requires_grad:
+            self.optimizer.step()
+
     def run_epoch(self, epoch: int) -> torch.Tensor:
         """Train one epoch (0-based ``epoch``); returns the mean training loss per path (on the device)."""
         self.net.set_dropout(self.dropout_at(epoch))
         batches = batch_order(self.data.n_subjects, self.batch_size, self.seed, epoch, self.device)
         acc = torch.zeros(self.plan.n_paths, device=self.device)
+        n = self.plan.n_flavors
         for b, idx in enumerate(batches):
-            gen = seeded(self.gen, self.seed, STREAM_BATCH, epoch, b)
+            masks = Masks(self.gen, self.seed, STREAM_BATCH, epoch, b, n)
             tgt = None if self.targets is None else self.targets.rows(idx)
             self.optimizer.zero_grad(set_to_none=True)
-            loss, per_path = batch_objective(self.net, self.data.rows(idx), self.plan, self.recipe, gen, tgt)
-            if loss.requires_grad:  # a recipe of latentsimloss alone has nothing per batch
-                loss.backward()
-                self.optimizer.step()
+            loss, per_path = batch_objective(self.net, self.data.rows(idx), self.plan, self.recipe, masks, tgt)
+            self._step(loss, "batch")
             acc += per_path
         if self.latentsim_weight > 0:
-            gen = seeded(self.gen, self.seed, STREAM_LATENTSIM, epoch)
+            masks = Masks(self.gen, self.seed, STREAM_LATENTSIM, epoch, 0, n)
             self.optimizer.zero_grad(set_to_none=True)
-            latentsim_objective(self.net, self.data, self.plan, self.latentsim_weight, gen).backward()
-            self.optimizer.step()
+            self._step(latentsim_objective(self.net, self.data, self.plan, self.latentsim_weight, masks), "latentsim")
+        if self.comm is not None:
+            self.comm.sum_(acc)  # each path's loss comes from exactly one process
         return acc / max(1, len(batches))
 
     def sync_model(self) -> Krakencoder:

@@ -1,22 +1,62 @@
-"""``kraken train`` as one engine call: read inputs, split and transforms, then :func:`.loop.train`."""
+"""``kraken train`` as one engine call: read inputs, split and transforms, then :func:`.loop.train`.
+
+Under ``torchrun`` (``distributed=``), rank 0 does all of that and the other ranks receive their
+share of the run from it (:mod:`.distributed`); they read no input file.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..errors import SpecError
+from ..errors import SpecError, TrainingError
 from ..flavors import FlavorSpec
 from ..progress import NULL_PROGRESS, Progress
 from .config import TrainConfig
 from .loop import DisplayEvent, TrainResult, train
 
+if TYPE_CHECKING:
+    from .distributed import Communicator, DistributedSpec
+
 
 def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: Progress = NULL_PROGRESS,
                       on_display: Callable[[DisplayEvent], None] | None = None,
                       on_checkpoint: Callable[[Path], None] | None = None, device: str = "cpu",
-                      figures: bool = True, command: Sequence[str] | None = None) -> TrainResult:
-    """Train on ``-i FLAVOR[@GROUP]=PATH`` inputs with ``config`` (see ``kraken train --help``)."""
+                      figures: bool = True, command: Sequence[str] | None = None,
+                      distributed: "DistributedSpec | None" = None) -> TrainResult | None:
+    """Train on ``-i FLAVOR[@GROUP]=PATH`` inputs with ``config`` (see ``kraken train --help``).
+
+    With ``distributed`` (a ``torchrun`` job of more than one process) this process joins the
+    job; rank 0 returns the result, the other ranks return None.
+    """
+    if distributed is None or distributed.world_size <= 1:
+        return _train_from_inputs(inputs, config, progress=progress, on_display=on_display,
+                                  on_checkpoint=on_checkpoint, device=device, figures=figures, command=command)
+    from .distributed import follow, start
+
+    if config.path_steps:
+        raise TrainingError("--path-steps (one step per path, in sequence) cannot be split across processes",
+                            hint="run --path-steps without torchrun, or drop --path-steps")
+    comm = start(distributed, device)
+    try:
+        if comm.is_main:
+            result: TrainResult | None = _train_from_inputs(
+                inputs, config, progress=progress, on_display=on_display, on_checkpoint=on_checkpoint,
+                device=str(comm.device), figures=figures, command=command, comm=comm)
+        else:
+            follow(comm)
+            result = None
+    except BaseException as exc:
+        comm.abort_setup(exc)
+        raise
+    comm.close()
+    return result
+
+
+def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: Progress,
+                       on_display: Callable[[DisplayEvent], None] | None,
+                       on_checkpoint: Callable[[Path], None] | None, device: str, figures: bool,
+                       command: Sequence[str] | None, comm: "Communicator | None" = None) -> TrainResult:
     from ..io import load_cohort, read_split_file
     from ..io._atomic import check_writable_dir
     from ..predict import resolve_device
@@ -54,7 +94,8 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
 
     result = train(cohort.arrays(), config, subjects=cohort.subjects, groups=groups, transforms=transforms,
                    split=split, target_latents=targets, progress=progress, on_display=display,
-                   on_checkpoint=checkpointed, device=resolve_device(device), figures=figures, command=command)
+                   on_checkpoint=checkpointed, device=resolve_device(device), figures=figures, command=command,
+                   comm=comm)
     if log.file is not None:
         result.files["log"] = log.file
     return result

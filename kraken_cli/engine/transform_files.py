@@ -1,7 +1,7 @@
 """Read and write ``*_ioxfm_*`` transform files (UPSTREAM 3.3): ``.npy``, ``.npz`` and ``.h5``.
 
 ``.npy``/``.npz`` files hold a pickled ``{flavor: params}`` dict; they are read with a restricted
-unpickler (never ``allow_pickle=True``). Older files may hold torch tensors instead of numpy
+unpickler (numpy pickle loading is never enabled). Older files may hold torch tensors instead of numpy
 arrays inside the dict; both load.
 """
 
@@ -101,7 +101,7 @@ def save_transforms(file: str | Path, transforms: Mapping[str, Transform],
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             buf = io.BytesIO()
-            np.save(buf, np.array(d, dtype=object), allow_pickle=True)  # writing only; reading is restricted
+            np.save(buf, np.array(d, dtype=object))  # writing a pickled dict; reading is restricted
             fh.write(buf.getvalue())
     return path
 

@@ -509,8 +509,9 @@ def evaluate_paths_torch(
 
     Notes
     -----
-    Computation runs in the dtype of the inputs (float32 on GPU is fine: ranks only change
-    for near-ties); the returned statistics are float64. Memory is O(P n F + P n^2).
+    Computation always runs in float64, whatever the inputs' dtype, so ranks and ties are
+    decided exactly as :func:`evaluate_path` decides them (float32 lets near-ties flip between
+    torch versions and devices). Memory is O(P n F + P n^2).
 
     Examples
     --------
@@ -529,8 +530,8 @@ def evaluate_paths_torch(
         true = true.unsqueeze(0).expand(pred.shape[0], -1, -1)
     if true.shape != pred.shape:
         raise ValueError(f"true and predicted stacks differ in shape: {tuple(true.shape)} vs {tuple(pred.shape)}")
-    if pred.dtype != true.dtype:
-        pred = pred.to(true.dtype)
+    true = true.to(torch.float64)
+    pred = pred.to(torch.float64)
     distance = true.shape[-1] == 1
     largest = not distance
     pair = _cdist_torch if distance else xycorr_torch

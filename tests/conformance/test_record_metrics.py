@@ -83,7 +83,7 @@ def test_origscale_validation_metrics_match_record(setup: dict[str, Any]) -> Non
 
 
 def test_batched_torch_metrics_match_record(setup: dict[str, Any]) -> None:
-    """The training-time batched version, in float32 as training runs it, over all paths to each target."""
+    """The training-time batched kernel, fed float32 as training feeds it, over all paths to each target."""
     rec, data, train, val, pred = (setup[k] for k in ("rec", "data", "train", "val", "pred"))
     e = rec.final_epoch
     for tgt in rec["input_name_list"]:

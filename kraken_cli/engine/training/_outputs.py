@@ -26,12 +26,9 @@ KRAKENCODER_VERSION = "1.0.0 (2024-04-07)"
 
 
 def kraken_version() -> str:
-    try:
-        from importlib.metadata import version
+    from ... import __version__
 
-        return version("kraken-cli")
-    except Exception:  # noqa: BLE001 - not installed (source checkout)
-        return "0+unknown"
+    return __version__
 
 
 def output_prefix(output: str | None) -> str | None:

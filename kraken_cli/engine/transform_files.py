@@ -57,14 +57,22 @@ def read_transform_params(file: str | Path) -> dict[str, dict[str, Any]]:
 def _read_h5(path: Path) -> dict[str, dict[str, Any]]:
     import h5py
 
+    from .io._hdf5 import check_link, check_self_contained
+
     out: dict[str, dict[str, Any]] = {}
     with h5py.File(path, "r") as f:
-        for name, grp in f.items():
+        for name in list(f.keys()):
+            check_link(f, name, where=str(path))
+            grp = f[name]
             d: dict[str, Any] = {}
             for k, v in grp.attrs.items():
                 d[k] = v.decode() if isinstance(v, bytes) else (v.item() if np.ndim(v) == 0 and hasattr(v, "item")
                                                               else v)
-            for k, ds in grp.items():
+            for k in list(grp.keys()):
+                check_link(grp, k, where=str(path))
+                ds = grp[k]
+                if isinstance(ds, h5py.Dataset):
+                    check_self_contained(ds, where=str(path))
                 d[k] = ds[()]
             if isinstance(d.get("type"), np.ndarray):
                 d["type"] = str(d["type"])

@@ -41,6 +41,30 @@ def _attr_str(obj: h5py.HLObject, name: str) -> str | None:
     return str(v)
 
 
+def check_self_contained(ds: h5py.Dataset, *, where: str) -> None:
+    """Refuse a dataset whose bytes live outside the file (external storage, virtual dataset).
+
+    Checked for every dataset kraken reads, whatever its size: such a dataset would make kraken
+    read another file (``/etc/passwd``) or silently fill missing sources with zeros.
+    """
+    plist = ds.id.get_create_plist()
+    if plist.get_layout() == h5py.h5d.VIRTUAL or getattr(ds, "is_virtual", False):
+        raise InputDataError(f"{where}: dataset {ds.name} is a virtual dataset (data stored outside the file)",
+                             hint="kraken reads only self-contained HDF5 files; re-save the data in the file")
+    if plist.get_external_count() > 0:
+        raise InputDataError(f"{where}: dataset {ds.name} uses external storage (refers to other files)",
+                             hint="kraken reads only self-contained HDF5 files; re-save the data in the file")
+
+
+def check_link(group: h5py.Group, name: str, *, where: str) -> None:
+    """Refuse an external link (a link into another file)."""
+    link = group.get(name, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        full = f"{group.name.rstrip('/')}/{name}"
+        raise InputDataError(f"{where}: {full} is an external link to {link.filename}:{link.path}",
+                             hint="kraken reads only self-contained HDF5 files")
+
+
 def check_declared_size(ds: h5py.Dataset, *, where: str) -> None:
     """Refuse a dataset whose declared size cannot come from the bytes the file holds.
 
@@ -50,6 +74,7 @@ def check_declared_size(ds: h5py.Dataset, *, where: str) -> None:
         For crafted or truncated datasets (e.g. 10^12 elements declared in a tiny file) and
         for datasets stored outside the file (external or virtual storage).
     """
+    check_self_contained(ds, where=where)
     nbytes = int(np.prod(ds.shape, dtype=object)) * int(ds.dtype.itemsize) if ds.shape else ds.dtype.itemsize
     if nbytes <= 2**20:
         return
@@ -181,6 +206,8 @@ class H5Cell:
         except (ValueError, KeyError, OSError) as exc:
             raise InputDataError(f"{self.ctx.where}: broken cell reference ({exc})",
                                  hint="the file may be corrupt") from exc
+        if isinstance(obj, h5py.Dataset):
+            check_self_contained(obj, where=self.ctx.where)
         return convert(obj, self.ctx, "")
 
     def __iter__(self) -> Iterator[Any]:
@@ -220,6 +247,7 @@ def convert(obj: h5py.HLObject, ctx: _Context, path: str) -> Any:
         return H5Tree(obj, ctx, path)
     if not isinstance(obj, h5py.Dataset):
         raise InputDataError(f"{ctx.where}: unsupported HDF5 object {obj.name}")
+    check_self_contained(obj, where=ctx.where)
     cls = _attr_str(obj, "MATLAB_class")
     if obj.dtype == h5py.ref_dtype or obj.dtype.kind == "O" and h5py.check_ref_dtype(obj.dtype):
         return H5Cell(obj, ctx)
@@ -262,6 +290,7 @@ class H5Tree(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         written = self._names[key]
         full = f"{self.path}/{written}" if self.path else written
+        check_link(self.group, written, where=self.ctx.where)
         try:
             obj = self.group[written]
         except (KeyError, OSError, ValueError) as exc:
@@ -309,7 +338,10 @@ def open_tree(source: str | Path | IO[bytes], *, where: str) -> tuple[h5py.File,
         ub = int(f.userblock_size)
         matlab = ub >= 128
         if not matlab:
-            matlab = any(_attr_str(f[k], "MATLAB_class") is not None for k in list(f.keys())[:20])
+            keys = list(f.keys())[:20]
+            for k in keys:
+                check_link(f, k, where=where)
+            matlab = any(_attr_str(f[k], "MATLAB_class") is not None for k in keys)
         ctx = _Context(f, matlab=matlab, where=where)
         root = H5Tree(f, ctx, "")
         ctx.name_map = _read_name_map(root)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from ._argv import command_line
 from ._console import err, out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt,
@@ -19,6 +19,7 @@ _PAPER = "correye+enceye.w10+neidist+encdist.w10+mse.w1000+latentsimloss.w10000"
 
 @app.command("train")
 def train_command(
+    ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006
     paths: Annotated[list[str], typer.Option("--paths", metavar="SCFC|SC|FC|SC2FC|FC2SC|self|A->B",
                                              help="Paths to train (repeatable; united into one model).")] = [],  # noqa: B006
@@ -90,7 +91,7 @@ def train_command(
         display = TrainDisplay(quiet=quiet or as_json or follower)
         with display:
             result = train_from_inputs(inputs, config, progress=display.progress, on_display=display.show,
-                                       device=device.value, command=["kraken", *sys.argv[1:]], distributed=dist)
+                                       device=device.value, command=command_line(ctx), distributed=dist)
     if result is None:  # a torchrun process other than rank 0
         return
     files = {k: str(v) for k, v in result.files.items()}

@@ -134,6 +134,33 @@ def test_every_file_is_written_under_the_prefix(base: dict[str, Any]) -> None:
     assert log.startswith("kraken ") and "epoch 10/10" in log
 
 
+def test_the_recorded_command_is_the_one_given(base: dict[str, Any], inputs: list[str]) -> None:
+    """Log, record and checkpoint hold the parsed command line (long option names), not the host's argv."""
+    import shlex
+
+    log_cmd = shlex.split(Path(base["files"]["log"]).read_text().splitlines()[0])
+    assert log_cmd[:2] == ["kraken", "train"]
+    given = [*inputs, *COMMON, "--epochs", "10", "-o", str(base["root"] / "run" / "k"), "--json"]
+    long = {"-i": "--input", "-o": "--output"}
+    assert sorted(log_cmd[2:]) == sorted(long.get(a, a) for a in given)
+    params = load_checkpoint(base["checkpoints"][-1]).raw["training_params"]
+    assert shlex.split(params["command"]) == log_cmd and list(params["command_args"]) == log_cmd
+
+
+def test_a_python_api_run_says_so(tmp_path: Path, data_dir: Path, no_figures: None) -> None:
+    from kraken_cli.engine.training import TrainConfig
+    from kraken_cli.engine.training._outputs import API_COMMAND
+    from kraken_cli.engine.training.session import train_from_inputs
+
+    config = TrainConfig(transformation="pca8", latent_size=4, batch_size=16, epochs=2, display_every=1,
+                         checkpoint_every=2, output=str(tmp_path / "api"))
+    result = train_from_inputs([f"{f}@{g}={data_dir / f'{f}.mat'}" for f, g in GROUPS.items()], config,
+                               device="cpu")
+    assert Path(result.files["log"]).read_text().splitlines()[0] == API_COMMAND
+    params = load_checkpoint(result.checkpoints[-1]).raw["training_params"]
+    assert params["command"] == API_COMMAND and not params["command_args"]
+
+
 def test_config_json_lists_the_run(base: dict[str, Any]) -> None:
     cfg = json.loads(Path(base["files"]["config"]).read_text())
     assert cfg["checkpoint_final"] == base["checkpoints"][-1]

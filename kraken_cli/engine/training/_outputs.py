@@ -83,6 +83,17 @@ def make_suffix(data: str, network: str, train: str, timestamp: str | None = Non
     return s
 
 
+#: What logs and records say when a run came from Python code rather than the ``kraken`` command.
+API_COMMAND = "(Python API: kraken_cli.engine.training; no kraken command line)"
+
+
+def command_text(command: Sequence[str] | None) -> str:
+    """The command line as a shell would take it back (quoted), or :data:`API_COMMAND`."""
+    import shlex
+
+    return shlex.join(command) if command else API_COMMAND
+
+
 def environment_string() -> str:
     return (f"HOME={os.environ.get('HOME', '')}:CWD={os.getcwd()}:PLATFORM={platform.platform()}"
             f":CUDA={torch.cuda.is_available()}")
@@ -95,7 +106,7 @@ def training_params(*, config: TrainConfig, model: Krakencoder, flavors: Sequenc
     recipe = config.recipe
     rec = names.path("trainrecord", "mat")
     xfm = names.files.get("ioxfm")
-    cmd = list(command) if command else ["kraken", "train"]
+    cmd = list(command or [])
     return {
         "subjects": np.asarray(list(subjects), dtype=str),
         "subjidx_train": np.asarray(train_idx, dtype=np.int64),
@@ -118,7 +129,7 @@ def training_params(*, config: TrainConfig, model: Krakencoder, flavors: Sequenc
         "target_encoding": config.target_mode == "loose", "fixed_target_encoding": config.target_mode == "strict",
         "meantarget_latentsim": False, "recordfile": rec.name if rec else "",
         "batches_per_path": 0, "output_file_prefix": names.prefix or "", "output_file_suffix": names.suffix,
-        "command": " ".join(cmd), "command_args": cmd, "adam_decay": config.weight_decay,
+        "command": command_text(command), "command_args": cmd, "adam_decay": config.weight_decay,
         "kraken_loss_weights": recipe.as_dict(), "kraken_trainer": "path-steps" if config.path_steps else "fast",
         "kraken_effective_lr": effective_lr,
     }

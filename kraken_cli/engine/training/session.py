@@ -108,7 +108,9 @@ class TrainLog:
     """
 
     def __init__(self, command: Sequence[str] | None) -> None:
-        self.lines = [" ".join(command) if command else "kraken train"]
+        from ._outputs import command_text
+
+        self.lines = [command_text(command)]
         self.file: Path | None = None
 
     def add(self, ev: DisplayEvent) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import _complete
-from ._console import err, out, print_json, print_path
+from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, HeatmapOpt, InputOpt,
                        JsonOpt, OutFormat, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)

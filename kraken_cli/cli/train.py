@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ._argv import command_line
-from ._console import err, out, print_json, print_path
+from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt,
                        VerboseOpt)

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,20 +54,18 @@ def _read_digests(folder: Path) -> dict[str, Any]:
 
 def remember_digest(path: Path, digest: str) -> None:
     """Record ``digest`` for ``path`` under its current size and mtime (best effort: a read-only cache is fine)."""
+    from .errors import OutputError
+    from .io._atomic import atomic_path
+
     folder = path.parent
-    tmp: str | None = None
     try:
         st = path.stat()
         data = _read_digests(folder)
         data[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
-        fd, tmp = tempfile.mkstemp(prefix=f"{DIGEST_FILE}.", suffix=".part", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, folder / DIGEST_FILE)
-    except OSError as exc:
+        with atomic_path(folder / DIGEST_FILE) as tmp:
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    except (OSError, OutputError) as exc:
         log.debug("could not record the digest of %s: %s", path, exc)
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def has_digest(path: Path, sha256: str, size: int | None = None) -> bool:
@@ -254,27 +251,46 @@ def _stream_once(client: httpx.Client, url: str, name: str, size: int | None, pa
 
 @contextlib.contextmanager
 def _download_lock(folder: Path, name: str) -> Iterator[None]:
-    """Serialize downloads of one file by several processes (POSIX advisory lock; no-op elsewhere)."""
+    """Serialize downloads of one file by several processes (POSIX advisory lock; no-op elsewhere).
+
+    The lock file is removed by its holder before it unlocks, so no empty ``.lock`` stays in the cache.
+    A waiter that then wins the lock on the removed file sees that the path no longer names it and
+    starts over on a fresh one, so two processes never both hold the lock.
+    """
     try:
         import fcntl
     except ImportError:  # Windows
         yield
         return
-    try:
-        fh = open(folder / f".{name}.lock", "a+b")  # noqa: SIM115  (closed below)
-    except OSError:
-        yield
-        return
-    with fh:
+    lock = folder / f".{name}.lock"
+    while True:
+        try:
+            fh = open(lock, "a+b")  # noqa: SIM115  (closed below)
+        except OSError:
+            yield
+            return
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             log.warning("another kraken process is downloading %s; waiting for it", name)
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        if _same_file(fh, lock):
+            break
+        fh.close()  # the holder removed it while we waited: lock the new one
+    with fh:
         try:
             yield
         finally:
+            lock.unlink(missing_ok=True)
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _same_file(fh: Any, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fh.fileno()), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 _HINTS = {

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from .adapt import FlavorAdaptation, load_adapter
+from .adapt import load_adapter
 from .connectome import Cohort
 from .errors import FlavorError, SpecError
 from .flavors import FlavorSpec, is_latent_name, match_flavor

@@ -119,6 +119,25 @@ def test_download_failure_is_an_error_with_a_hint(fake_registry: Registry, tmp_p
     assert not (tmp_path / "kraken_chkpt_tiny.pt").exists()
 
 
+def test_cache_files_follow_the_umask_and_no_lock_files_stay(fake_registry: Registry, tmp_path: Path,
+                                                             httpserver) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        ok = runner.invoke(app, ["fetch", "--cache-dir", str(tmp_path / "ok")], catch_exceptions=False)
+        httpserver.clear_all_handlers()  # as offline: every request fails
+        failed = runner.invoke(app, ["fetch", "kraken_chkpt_tiny.pt", "--cache-dir", str(tmp_path / "off")])
+    finally:
+        os.umask(old)
+    assert ok.exit_code == 0 and failed.exit_code == 1, (ok.output, failed.output)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"kraken_chkpt_tiny.pt", "kraken_ioxfm_tiny.npy"}
+    assert not [p for p in written if p.name.endswith((".lock", ".part"))]
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {p.name: "0o640" for p in written}
+
+
 def test_mirror_is_tried_first(fake_registry: Registry, tmp_path: Path, httpserver) -> None:  # type: ignore[no-untyped-def]
     httpserver.expect_request("/lab/kraken_ioxfm_tiny.npy").respond_with_data(FILES["kraken_ioxfm_tiny.npy"])
     result = runner.invoke(app, ["fetch", "kraken_ioxfm_tiny.npy", "--cache-dir", str(tmp_path),

@@ -1,14 +1,111 @@
-"""Atomic file writes: temp file in the same folder, fsync, rename (no torn outputs)."""
+"""Atomic file writes: temp file in the same folder, fsync, rename (no torn outputs).
+
+Outputs get the mode ``open()`` would give them (``0666 & ~umask``), the folder is fsynced after the
+rename, and stale ``.NAME.HOST-PID.<random>.part`` siblings left by a killed writer are removed by the
+next writer of the same target.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import OutputError
+
+STALE_PART_SECONDS = 300.0
+"""A ``.part`` file of another machine's writer (or of unknown origin) untouched this long is removed."""
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read from /proc on Linux (no race); elsewhere set-and-restore under a lock."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        old = os.umask(0o022)
+        os.umask(old)
+    return old
+
+
+def file_mode() -> int:
+    """Mode of a new file as ``open()`` creates it: ``0o666 & ~umask``."""
+    return 0o666 & ~current_umask()
+
+
+def _writer_tag() -> str:
+    """``HOST-PID`` of this process, as it appears in its ``.part`` names (dots and dashes of the host kept out)."""
+    import re
+    import socket
+
+    return f"{re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname())}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists but belongs to someone else
+        return True
+    return True
+
+
+def _remove_stale_parts(folder: Path, name: str) -> None:
+    """Remove the ``.NAME.HOST-PID.*.part`` siblings a killed writer left behind.
+
+    One written on this host by a process that no longer exists goes at once; one of another host
+    (a shared file system) or without a tag goes once untouched for :data:`STALE_PART_SECONDS`.
+    """
+    prefix = f".{name}."
+    host = _writer_tag().rsplit("-", 1)[0]
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".part")):
+            continue
+        tag = entry.name[len(prefix):].split(".", 1)[0]
+        who, _, pid = tag.rpartition("-")
+        try:
+            if who == host and pid.isdigit():
+                if _pid_alive(int(pid)):
+                    continue
+            elif now - entry.stat(follow_symlinks=False).st_mtime < STALE_PART_SECONDS:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                import shutil
+
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every platform can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -20,8 +117,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     folder = final.parent if str(final.parent) else Path(".")
+    _remove_stale_parts(folder, final.name)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{_writer_tag()}.", suffix=".part", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write to folder {folder}: {exc.strerror}",
                           hint="choose a writable output location with -o") from exc
@@ -31,7 +129,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, final)
+        _fsync_dir(folder)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
         raise OutputError(f"could not write {final}: {exc.strerror or exc}",
@@ -39,6 +139,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def scratch_dir(path: str | os.PathLike[str]) -> Path:
+    """A new private folder beside ``path`` for the pieces of a large output (``.NAME.HOST-PID.*.part``).
+
+    The caller removes it when done; one left by a killed process is removed like a stale ``.part``.
+    """
+    final = Path(path)
+    folder = final.parent if str(final.parent) else Path(".")
+    _remove_stale_parts(folder, final.name)
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{final.name}.{_writer_tag()}.", suffix=".part", dir=folder))
+    except OSError as exc:
+        raise OutputError(f"cannot write to folder {folder}: {exc.strerror}",
+                          hint="choose a writable output location with -o") from exc
 
 
 def check_writable_dir(path: str | os.PathLike[str]) -> None:

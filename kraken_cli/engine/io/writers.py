@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy.typing as npt
 
 from ..connectome import n_regions_from_edges, tri_to_square
 from ..errors import OutputError, SpecError
-from ._atomic import atomic_path
+from ._atomic import atomic_path, scratch_dir
 
 MAT5_LIMIT_BYTES = 2**31 - 1
 _IN = ("input", "i", "in", "s", "src", "source")
@@ -171,8 +170,7 @@ class NpzWriter:
     def __init__(self, spec: OutputFile, meta: FileMeta, n_subjects: int, widths: Mapping[str, int],
                  *, square: bool = False) -> None:
         self.spec, self.meta, self.square = spec, meta, square
-        folder = spec.path.parent if str(spec.path.parent) else Path(".")
-        self.tmpdir = Path(tempfile.mkdtemp(prefix=f".{spec.path.name}.", dir=folder))
+        self.tmpdir = scratch_dir(spec.path)
         self.arrays: dict[tuple[str, str], np.memmap] = {}
         for i, (s, o) in enumerate(spec.pairs):
             w = widths[o]

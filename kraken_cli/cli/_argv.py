@@ -26,6 +26,16 @@ def command_line(ctx: typer.Context, prog: str = "kraken") -> list[str]:
     return words
 
 
+def given_params(ctx: typer.Context) -> set[str]:
+    """Names of the parameters the user gave (on the command line or through the environment)."""
+    out = set()
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name) if param.name else None
+        if source is not None and source.name in _GIVEN:
+            out.add(str(param.name))
+    return out
+
+
 def _subcommands(ctx: Any) -> list[str]:
     names = []
     while ctx.parent is not None:

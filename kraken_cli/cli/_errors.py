@@ -36,10 +36,10 @@ def reporting_errors() -> Iterator[None]:
     except KrakenError as exc:
         if debug_enabled():
             err.print_exception()
-        err.print(format_error(exc))
+        err.print(format_error(exc), soft_wrap=True)  # paths and commands stay whole for copy and paste
         raise typer.Exit(code=exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("[bold red]Interrupted.[/] No partial output was kept.")
+        err.print("[bold red]Interrupted.[/] Files already complete stay; none was left half-written.")
         raise typer.Exit(code=130) from None
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._argv import command_line
+from ._argv import command_line, given_params
 from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt,
@@ -88,10 +88,16 @@ def train_command(
             resume=str(resume) if resume else None, start_from=str(start_from) if start_from else None)
         from ._train_display import TrainDisplay
 
+        overrides = None
+        if resume:  # a resumed run keeps its stored options unless given here
+            names = {"transform": "transform_files"}
+            overrides = {names.get(p, p) for p in given_params(ctx)} & set(TrainConfig.__dataclass_fields__)
+            overrides |= {"output"} if config.output is not None else set()
         display = TrainDisplay(quiet=quiet or as_json or follower)
         with display:
             result = train_from_inputs(inputs, config, progress=display.progress, on_display=display.show,
-                                       device=device.value, command=command_line(ctx), distributed=dist)
+                                       device=device.value, command=command_line(ctx), distributed=dist,
+                                       resume_overrides=overrides)
     if result is None:  # a torchrun process other than rank 0
         return
     files = {k: str(v) for k, v in result.files.items()}

@@ -14,6 +14,7 @@ The tree::
     ├── FetchError               registry look-ups and downloads
     ├── DeviceError              --device cuda without CUDA
     └── TrainingError            training runs that cannot proceed
+        └── TrainingInterrupted  SIGINT/SIGTERM: the last epoch was checkpointed (exit code 130)
 """
 
 from __future__ import annotations
@@ -79,6 +80,18 @@ class TrainingError(KrakenError):
     """Training cannot start or continue."""
 
 
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C or SIGTERM stopped a run after it checkpointed its last completed epoch."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, *, hint: str | None = None, checkpoint: str | None = None,
+                 completed_epochs: int = 0) -> None:
+        super().__init__(message, hint=hint)
+        self.checkpoint = checkpoint
+        self.completed_epochs = completed_epochs
+
+
 __all__ = [
     "AdapterError",
     "CheckpointError",
@@ -91,5 +104,6 @@ __all__ = [
     "OutputError",
     "SpecError",
     "TrainingError",
+    "TrainingInterrupted",
     "TransformError",
 ]

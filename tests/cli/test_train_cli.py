@@ -336,6 +336,38 @@ def test_resume_without_output_writes_beside_the_resumed_checkpoint(base: dict[s
     assert res.exit_code == 0, res.output
 
 
+def test_resume_alone_takes_the_stored_inputs_and_options(base: dict[str, Any], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch, no_figures: None) -> None:
+    """No -i, no --epochs: the run's recorded inputs (absolute paths) and its own options, to its own end."""
+    monkeypatch.chdir(tmp_path)
+    report = train_json("--resume", base["checkpoints"][0], "-o", str(tmp_path / "r" / "k"))
+    assert report["epochs"] == 10 and report["checkpoints"][-1].endswith("_ep000010.pt")
+    assert_same_weights(report["checkpoints"][-1], base["checkpoints"][-1])
+    log = Path(report["files"]["log"]).read_text().splitlines()
+    assert [ln.split()[1] for ln in log if ln.startswith("epoch ")] == ["5/10", "10/10"]
+    assert log[0].startswith("kraken train --input") and log[1].startswith("epoch 5/10")
+    assert log[2].startswith("resumed at epoch 5: kraken train ") and " --resume " in log[2] and "--input" not in log[2]
+
+
+def test_resume_reports_changed_options_and_refuses_architecture_changes(base: dict[str, Any], tmp_path: Path,
+                                                                        no_figures: None) -> None:
+    ck = base["checkpoints"][0]
+    res = runner.invoke(app, ["train", "--resume", ck, "--lr", "0.001", "-o", str(tmp_path / "lr" / "k")])
+    assert res.exit_code == 0, res.output
+    assert "resuming with --lr 0.001 (the run had 0.0001)" in " ".join(res.stderr.split())
+    assert load_checkpoint(json.loads(train("--resume", ck, "--lr", "0.001", "--json", "-o",
+                                            str(tmp_path / "lr2" / "k")).stdout)["checkpoints"][-1]
+                           ).raw["kraken_train_config"]["lr"] == 0.001
+    for opt in (["--latent-size", "16"], ["--transformation", "pca4"], ["--no-latent-unit"]):
+        out = tmp_path / "arch" / "k"
+        res = runner.invoke(app, ["train", "--resume", ck, *opt, "-o", str(out)])
+        assert res.exit_code == 2, res.output
+        text = " ".join(res.stderr.split())
+        assert f"{opt[0].split('/')[0].replace('--no-', '--')}" in text.replace("--no-", "--")
+        assert "cannot change when resuming" in text and "--start-from" in text
+        assert not out.parent.exists()
+
+
 def test_start_from_fine_tunes(base: dict[str, Any], inputs: list[str], tmp_path: Path,
                               no_figures: None) -> None:
     start = base["checkpoints"][-1]

@@ -9,7 +9,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -28,12 +28,11 @@ from ._outputs import (RunNames, data_string, kraken_version, make_suffix, netwo
 from .config import TrainConfig
 from .paths import TrainPath, resolve_paths
 from .record import TrainRecord
+from .resume import default_overrides, resume_config, stored_config
 from .splits import align_split, random_split_indices
 
 log = logging.getLogger(__name__)
 
-#: Options a resumed run takes from the command line; all others come from the checkpoint.
-RESUME_OVERRIDES = ("epochs", "display_every", "checkpoint_every", "output", "resume")
 
 
 @dataclass
@@ -158,8 +157,13 @@ def _model_from(ck: Checkpoint, dropout: float | None) -> Krakencoder:
 def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainConfig, *,
                 subjects: Sequence[str] | None, groups: Mapping[str, str | None] | None,
                 transforms: Mapping[str, Any] | None, split: SubjectSplit | None,
-                target_latents: Any, device: torch.device, command: Sequence[str] | None) -> RunSetup:
-    """Resolve a run (see module docstring)."""
+                target_latents: Any, device: torch.device, command: Sequence[str] | None,
+                resume_overrides: Collection[str] | None = None, inputs: Sequence[str] | None = None) -> RunSetup:
+    """Resolve a run (see module docstring).
+
+    ``resume_overrides`` names the options of ``config`` a resumed run takes (default
+    :data:`~.resume.RESUME_OVERRIDES`); ``inputs`` (the ``-i`` specs) are recorded for ``--resume``.
+    """
     arrays = _arrays(cohort)
     n_subj = next(iter(arrays.values())).shape[0]
     subj = [str(s) for s in subjects] if subjects is not None else [str(i + 1) for i in range(n_subj)]
@@ -172,13 +176,9 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
     if cfg.resume:
         ck = load_checkpoint(cfg.resume)
         raw = ck.raw
-        if "kraken_train_config" not in raw or "kraken_optimizer_state" not in raw:
-            raise TrainingError(f"{cfg.resume} was not written by kraken train, so it cannot be resumed",
-                                hint="use --start-from to fine-tune from it instead")
-        stored = TrainConfig.from_dict(dict(raw["kraken_train_config"]))
         # a resumed fine-tuning run continues from its own checkpoint: its --start-from is history
-        cfg = stored.replace(start_from=None,
-                             **{k: getattr(config, k) for k in RESUME_OVERRIDES if getattr(config, k) is not None})
+        cfg, _ = resume_config(stored_config(raw, cfg.resume), config,
+                               default_overrides(config) if resume_overrides is None else resume_overrides)
         start = int(raw["kraken_completed_epochs"])
         if cfg.epochs <= start:
             raise TrainingError(f"{cfg.resume} already holds {start} epochs; --epochs {cfg.epochs} leaves nothing to do",
@@ -273,6 +273,8 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
     params = training_params(config=cfg, model=model, flavors=flavors, path_names=path_names, subjects=subj,
                              train_idx=tr, val_idx=va, names=names, data_str=data_str, effective_lr=lr, command=command)
     params.update(extra)
+    if inputs:
+        extra["kraken_inputs"] = list(inputs)
     record = _record(path_names, cfg, params, netinfo, model, flavors, ck if cfg.resume else None)
     previous: list[Path] = []
     if cfg.resume and ck is not None:

@@ -13,13 +13,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from ..errors import TrainingError
+from ..errors import TrainingError, TrainingInterrupted
 from ..io.subjects import SubjectSplit
 from ..model import Krakencoder
 from ..progress import NULL_PROGRESS, Progress
@@ -29,6 +29,7 @@ from ._outputs import RunNames, write_config_json
 from ._setup import RunSetup, prepare_run
 from .config import TrainConfig
 from .fast import FastTrainer
+from .interrupts import stop_on_signals
 from .legacy import LegacyTrainer
 from .record import TrainRecord
 
@@ -90,7 +91,9 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
           threads: int | None = None,
           figures: bool = True,
           command: Sequence[str] | None = None,
-          comm: "Communicator | None" = None) -> TrainResult:
+          comm: "Communicator | None" = None,
+          resume_overrides: Collection[str] | None = None,
+          inputs: Sequence[str] | None = None) -> TrainResult:
     """Train a Krakencoder.
 
     Parameters
@@ -128,6 +131,11 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
         Rank 0's link to the other processes of a ``torchrun`` job
         (:func:`~kraken_cli.engine.training.distributed.start`); the other ranks run
         :func:`~kraken_cli.engine.training.distributed.follow`. Rank 0 writes every file.
+    resume_overrides : collection of str, optional
+        With ``config.resume``: the options taken from ``config``; the others come from the
+        checkpoint (default :func:`~.resume.default_overrides`: the cadences, epochs and output).
+    inputs : sequence of str, optional
+        The ``-i`` specs of the arrays, recorded in checkpoints so ``--resume`` alone can reread them.
 
     Returns
     -------
@@ -137,11 +145,14 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
     ------
     TrainingError, SpecError, InputDataError, FlavorError, CheckpointError
         For unusable options or data, before any training.
+    TrainingInterrupted
+        After SIGINT/SIGTERM (main thread, single process): the last completed epoch is checkpointed first.
     """
     dev = torch.device(device)
     try:
         setup = prepare_run(cohort_arrays, config, subjects=subjects, groups=groups, transforms=transforms,
-                            split=split, target_latents=target_latents, device=dev, command=command)
+                            split=split, target_latents=target_latents, device=dev, command=command,
+                            resume_overrides=resume_overrides, inputs=inputs)
         old_threads = torch.get_num_threads()
         n_threads = threads if threads is not None else _auto_threads(setup, dev)
         try:
@@ -210,38 +221,45 @@ def _run(s: RunSetup, *, progress: Progress, on_display: Callable[[DisplayEvent]
     t0 = time.perf_counter()
     timestamps = np.asarray(history.get("epoch_timestamp", np.full(E, np.nan)), dtype=np.float64)
     offset = float(np.nanmax(timestamps[: s.start_epoch])) if s.start_epoch > 0 else 0.0
-    for e in range(s.start_epoch, E):
-        loss_hist[e] = trainer.run_epoch(e)
-        timestamps[e] = offset + time.perf_counter() - t0  # host time: no device synchronisation
-        progress.advance()
-        done = e + 1
-        final = done == E
-        shown = final or (cfg.display_every > 0 and done % cfg.display_every == 0)
-        ckpt = final or (cfg.checkpoint_every > 0 and done % cfg.checkpoint_every == 0)
-        if not (shown or ckpt):
-            continue
-        elapsed = time.perf_counter() - t0
-        model = trainer.sync_model()
-        history["loss_train"] = loss_hist.T.cpu().numpy().astype(np.float64)
-        history["epoch_timestamp"] = timestamps
-        history["current_epoch"] = e
-        history["trainduration"] = offset + elapsed
-        history["seconds_per_epoch"] = (offset + elapsed) / done
-        if shown:
-            last = _display(s, model, e, elapsed / (done - s.start_epoch), offset + elapsed)
-            if on_display is not None:
-                on_display(last)
-            if s.names.prefix is not None and not final:
+    with stop_on_signals(enabled=comm is None) as stop:
+        for e in range(s.start_epoch, E):
+            loss_hist[e] = trainer.run_epoch(e)
+            timestamps[e] = offset + time.perf_counter() - t0  # host time: no device synchronisation
+            progress.advance()
+            done = e + 1
+            final = done == E
+            stopping = stop.requested and not final
+            shown = final or (cfg.display_every > 0 and done % cfg.display_every == 0)
+            ckpt = final or stopping or (cfg.checkpoint_every > 0 and done % cfg.checkpoint_every == 0)
+            if not (shown or ckpt):
+                continue
+            elapsed = time.perf_counter() - t0
+            model = trainer.sync_model()
+            history["loss_train"] = loss_hist.T.cpu().numpy().astype(np.float64)
+            history["epoch_timestamp"] = timestamps
+            history["current_epoch"] = e
+            history["trainduration"] = offset + elapsed
+            history["seconds_per_epoch"] = (offset + elapsed) / done
+            if shown:
+                last = _display(s, model, e, elapsed / (done - s.start_epoch), offset + elapsed)
+                if on_display is not None:
+                    on_display(last)
+                stopping = stop.requested and not final  # a signal during the display: this epoch is complete
+                ckpt = ckpt or stopping
+            if (shown or stopping) and s.names.prefix is not None and not final:
                 s.names.files["trainrecord"] = history.save(s.names.path("trainrecord", "mat"))  # type: ignore[arg-type]
-        if ckpt and s.names.prefix is not None:
-            path = s.save_checkpoint(model, done, trainer.state_dict())
-            checkpoints.append(path)
+            path = None
+            if ckpt and s.names.prefix is not None:
+                path = s.save_checkpoint(model, done, trainer.state_dict())
+                checkpoints.append(path)
+                if comm is not None:
+                    comm.last_checkpoint = str(path)
+                if on_checkpoint is not None:
+                    on_checkpoint(path)
             if comm is not None:
-                comm.last_checkpoint = str(path)
-            if on_checkpoint is not None:
-                on_checkpoint(path)
-        if comm is not None:
-            comm.wait_for_main()  # the other processes wait here while rank 0 evaluates and writes
+                comm.wait_for_main()  # the other processes wait here while rank 0 evaluates and writes
+            if stopping:
+                raise _interrupted(stop.name, done, E, path)
     progress.done()
     train_seconds = time.perf_counter() - t0
     model = trainer.sync_model().eval()
@@ -260,6 +278,17 @@ def _run(s: RunSetup, *, progress: Progress, on_display: Callable[[DisplayEvent]
                        transforms=dict(s.transforms), split=s.split, record=history, completed_epochs=E,
                        train_seconds=train_seconds, seconds_per_epoch=train_seconds / ran,
                        effective_lr=s.effective_lr, checkpoints=checkpoints, files=files, last_display=last)
+
+
+def _interrupted(signame: str, done: int, epochs: int, checkpoint: Path | None) -> TrainingInterrupted:
+    if checkpoint is None:
+        return TrainingInterrupted(f"{signame}: stopped after epoch {done} of {epochs}; nothing was saved (no output "
+                                   "prefix)", hint="give -o PREFIX to keep checkpoints", completed_epochs=done)
+    import shlex
+
+    return TrainingInterrupted(f"{signame}: stopped after epoch {done} of {epochs}; saved {checkpoint}",
+                               hint=f"continue with: kraken train --resume {shlex.quote(str(checkpoint))}",
+                               checkpoint=str(checkpoint), completed_epochs=done)
 
 
 def _display(s: RunSetup, model: Krakencoder, e: int, sec_per_epoch: float, elapsed: float) -> DisplayEvent:

@@ -6,8 +6,9 @@ share of the run from it (:mod:`.distributed`); they read no input file.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Collection, Sequence
 
 from ..errors import SpecError, TrainingError
 from ..flavors import FlavorSpec
@@ -18,20 +19,28 @@ from .loop import DisplayEvent, TrainResult, train
 if TYPE_CHECKING:
     from .distributed import Communicator, DistributedSpec
 
+_log = logging.getLogger(__name__)
+
 
 def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: Progress = NULL_PROGRESS,
                       on_display: Callable[[DisplayEvent], None] | None = None,
                       on_checkpoint: Callable[[Path], None] | None = None, device: str = "cpu",
                       figures: bool = True, command: Sequence[str] | None = None,
-                      distributed: "DistributedSpec | None" = None) -> TrainResult | None:
+                      distributed: "DistributedSpec | None" = None,
+                      resume_overrides: Collection[str] | None = None) -> TrainResult | None:
     """Train on ``-i FLAVOR[@GROUP]=PATH`` inputs with ``config`` (see ``kraken train --help``).
+
+    With ``config.resume``, ``inputs`` may be empty (the run's recorded inputs are read again) and
+    ``resume_overrides`` names the options of ``config`` the caller gave explicitly; the others
+    come from the checkpoint (see :mod:`.resume`).
 
     With ``distributed`` (a ``torchrun`` job of more than one process) this process joins the
     job; rank 0 returns the result, the other ranks return None.
     """
     if distributed is None or distributed.world_size <= 1:
         return _train_from_inputs(inputs, config, progress=progress, on_display=on_display,
-                                  on_checkpoint=on_checkpoint, device=device, figures=figures, command=command)
+                                  on_checkpoint=on_checkpoint, device=device, figures=figures, command=command,
+                                  resume_overrides=resume_overrides)
     from .distributed import follow, start
 
     if config.path_steps:
@@ -42,7 +51,8 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
         if comm.is_main:
             result: TrainResult | None = _train_from_inputs(
                 inputs, config, progress=progress, on_display=on_display, on_checkpoint=on_checkpoint,
-                device=str(comm.device), figures=figures, command=command, comm=comm)
+                device=str(comm.device), figures=figures, command=command, comm=comm,
+                resume_overrides=resume_overrides)
         else:
             follow(comm)
             result = None
@@ -56,12 +66,22 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
 def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: Progress,
                        on_display: Callable[[DisplayEvent], None] | None,
                        on_checkpoint: Callable[[Path], None] | None, device: str, figures: bool,
-                       command: Sequence[str] | None, comm: "Communicator | None" = None) -> TrainResult:
+                       command: Sequence[str] | None, comm: "Communicator | None" = None,
+                       resume_overrides: Collection[str] | None = None) -> TrainResult:
     from ..io import load_cohort, read_split_file
     from ..io._atomic import check_writable_dir
     from ..predict import resolve_device
     from ..transform_files import load_transforms
+    from .resume import absolute_inputs, option_name, resolve_resume
 
+    previous_log = None
+    if config.resume:
+        resumed = resolve_resume(config, inputs, resume_overrides)
+        for f, (old, new) in resumed.changed.items():
+            _log.warning("resuming with %s %s (the run had %s)", option_name(f), new, old)
+        config, inputs = resumed.config, resumed.inputs
+        resume_overrides = [f for f in TrainConfig.__dataclass_fields__ if not f.startswith("_")]  # complete now
+        previous_log = (log_file_for(Path(config.resume)), resumed.completed_epochs)
     if not inputs:
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH for every flavor to train")
     if config.output:
@@ -71,7 +91,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
     specs = [FlavorSpec.parse(s) for s in inputs]
     cohort = load_cohort(specs)
     groups = {s.flavor.name: s.flavor.group for s in cohort.sources.values()}
-    split = read_split_file(config.split_file) if config.split_file else None
+    split = read_split_file(config.split_file) if config.split_file and not config.resume else None
     transforms = load_transforms(config.transform_files) if config.transform_files else None
     if transforms is not None:
         transforms = {f: t for f, t in transforms.items() if f in cohort.sources}
@@ -80,7 +100,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
         from .target import read_target_latents
 
         targets = read_target_latents(config.target_encoding, config.target_name, cohort.flavors, cohort.subjects)
-    log = TrainLog(command)
+    log = TrainLog(command, previous=previous_log)
 
     def display(ev: DisplayEvent) -> None:
         log.add(ev)
@@ -95,23 +115,37 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
     result = train(cohort.arrays(), config, subjects=cohort.subjects, groups=groups, transforms=transforms,
                    split=split, target_latents=targets, progress=progress, on_display=display,
                    on_checkpoint=checkpointed, device=resolve_device(device), figures=figures, command=command,
-                   comm=comm)
+                   comm=comm, resume_overrides=resume_overrides, inputs=absolute_inputs(inputs))
     if log.file is not None:
         result.files["log"] = log.file
     return result
+
+
+def log_file_for(checkpoint: Path) -> Path:
+    """``<prefix>_log_<suffix>.txt`` beside ``<prefix>_chkpt_<suffix>_epN.pt``."""
+    import re
+
+    return checkpoint.with_name(re.sub(r"_ep\d+\.pt$", ".txt", checkpoint.name.replace("_chkpt_", "_log_")))
 
 
 class TrainLog:
     """The run's log file (``<prefix>_log_<suffix>.txt``): the command, then one line per display epoch.
 
     It is (re)written next to each checkpoint, so a killed run keeps the log up to its last checkpoint.
+    A resumed run (``previous``: the resumed run's log and its completed epochs) continues that log:
+    its lines up to the resumed epoch, a ``resumed`` line with the new command, then the new epochs.
     """
 
-    def __init__(self, command: Sequence[str] | None) -> None:
+    def __init__(self, command: Sequence[str] | None, previous: tuple[Path, int] | None = None) -> None:
         from ._outputs import command_text
 
         self.lines = [command_text(command)]
         self.file: Path | None = None
+        if previous is not None:
+            old = _read_lines(previous[0])
+            if old:
+                kept = [ln for ln in old if _epoch_of(ln) is None or _epoch_of(ln) <= previous[1]]  # type: ignore[operator]
+                self.lines = [*kept, f"resumed at epoch {previous[1]}: {command_text(command)}"]
 
     def add(self, ev: DisplayEvent) -> None:
         self.lines.append(
@@ -120,11 +154,22 @@ class TrainLog:
             + "  ".join(f"val {k} {ev.mean(k):.4f}" for k in sorted(ev.metrics)))
 
     def write_next_to(self, checkpoint: Path) -> None:
-        import re
-
         from ..io._atomic import atomic_path
 
-        name = re.sub(r"_ep\d+\.pt$", ".txt", checkpoint.name.replace("_chkpt_", "_log_"))
-        self.file = checkpoint.with_name(name)
+        self.file = log_file_for(checkpoint)
         with atomic_path(self.file) as tmp:
             tmp.write_text("\n".join(self.lines) + "\n")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _epoch_of(line: str) -> int | None:
+    if not line.startswith("epoch "):
+        return None
+    head = line.split()[1].split("/")[0]
+    return int(head) if head.isdigit() else None

@@ -38,6 +38,7 @@ def test_dropout_schedule() -> None:
     {"weight_decay": -1}, {"latent_size": 0}, {"hidden": (0,)}, {"paths": ()}, {"loss": "nope"},
     {"val_frac": 1.0}, {"trainval_frac": 0}, {"strict": True}, {"resume": "a.pt", "start_from": "b.pt"},
     {"target_encoding": "t.mat", "strict": True, "path_steps": True}, {"fast_lr": -1.0},
+    {"transformation": "bogus"}, {"transformation": "pca"}, {"paths": ("SCFX",)}, {"paths": ("A->",)},
 ])
 def test_invalid_options(kw: dict) -> None:
     with pytest.raises(SpecError):

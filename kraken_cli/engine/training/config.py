@@ -160,6 +160,11 @@ class TrainConfig:
 
         if not self.paths:
             raise bad("no training paths given", "use --paths SCFC, or A->B for explicit paths")
+        from ..transforms import make_transform
+        from .paths import check_path_specs
+
+        check_path_specs(self.paths)
+        make_transform(self.transformation)  # an unknown --transformation fails here, before any input is read
         if self.latent_size < 1:
             raise bad(f"--latent-size must be >= 1, got {self.latent_size}")
         if any(h < 1 for h in self.hidden):

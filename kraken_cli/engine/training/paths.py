@@ -55,6 +55,19 @@ def _keep(spec: str, gs: str | None, gt: str | None, same: bool) -> bool:
     raise AssertionError(key)
 
 
+def check_path_specs(specs: Sequence[str]) -> None:
+    """Raise SpecError for an unknown set name or a malformed ``A->B`` (no flavors needed: before any input is read)."""
+    for raw in specs:
+        spec = raw.strip()
+        if "->" in spec:
+            src, _, dst = spec.partition("->")
+            if not src.strip() or not dst.strip():
+                raise SpecError(f"malformed path {raw!r}", hint="write explicit paths as SOURCE->TARGET")
+        elif spec.upper() not in {s.upper() for s in PATH_SETS}:
+            raise SpecError(f"unknown path set {raw!r}",
+                            hint="use one of " + ", ".join(PATH_SETS) + ", or SOURCE->TARGET")
+
+
 def resolve_paths(specs: Sequence[str], flavors: Sequence[str],
                   groups: Sequence[str | None] | None = None) -> list[TrainPath]:
     """The union of path specs as :class:`TrainPath` s, in row-major flavor order.
@@ -85,6 +98,7 @@ def resolve_paths(specs: Sequence[str], flavors: Sequence[str],
     >>> [p.name(fl) for p in resolve_paths(["SC2FC"], fl, ["FC", "SC"])]
     ['FCa->FCa', 'SCb->FCa', 'SCb->SCb']
     """
+    check_path_specs(specs)
     n = len(flavors)
     grp: list[str | None] = list(groups) if groups is not None else [None] * n
     chosen: set[tuple[int, int]] = set()

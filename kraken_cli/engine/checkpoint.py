@@ -52,6 +52,25 @@ def _safe_globals() -> list[Any]:
                       (ma._reconstruct, "numpy.core.multiarray._reconstruct")]
 
 
+def _check_zip_integrity(p: Path, what: str) -> None:
+    """Check the CRC-32 of every member of a zip-format ``.pt`` (torch's own reader does not).
+
+    A flipped byte inside a weight tensor would otherwise load as a slightly different model.
+    Legacy (pre-zip) files carry no checksums; they are loaded as they are.
+    """
+    try:
+        if not zipfile.is_zipfile(p):
+            return
+        with zipfile.ZipFile(p) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise CheckpointError(f"{what} {p} is damaged ({type(exc).__name__}: {str(exc)[:200]})",
+                              hint="the file may be truncated or corrupt; copy or fetch it again") from exc
+    if bad is not None:
+        raise CheckpointError(f"{what} {p} is damaged: the checksum of its part {bad!r} does not match",
+                              hint="the file changed after it was written (disk or copy error); copy or fetch it again")
+
+
 def torch_load_safe(path: str | Path, *, what: str = "checkpoint") -> dict[str, Any]:
     """``torch.load(weights_only=True)`` with the numpy allow-list; errors become CheckpointError."""
     p = Path(path)
@@ -59,6 +78,7 @@ def torch_load_safe(path: str | Path, *, what: str = "checkpoint") -> dict[str, 
         raise CheckpointError(f"{what} {p} does not exist", hint="check the path, or run `kraken fetch` for released models")
     if p.stat().st_size == 0:
         raise CheckpointError(f"{what} {p} is empty (0 bytes)", hint="the download or copy did not finish; fetch it again")
+    _check_zip_integrity(p, what)
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             obj = torch.load(p, map_location="cpu", weights_only=True)

@@ -49,12 +49,53 @@ def _allowed(module: str, name: str) -> Any:
     if module == "torch" and name in ("FloatStorage", "DoubleStorage", "LongStorage", "IntStorage"):
         import torch
 
-        return getattr(torch, name)
+        return _bounded_storage(getattr(torch, name))
     if module == "builtins" and name in ("set", "frozenset", "complex", "slice"):
         import builtins
 
         return getattr(builtins, name)
     raise UnsafePickleError(f"refusing to load {module}.{name}")
+
+
+#: The most bytes a storage built from a size (not from data in the file) may allocate. Such storages
+#: hold no data of the file; a legacy transform has no reason to ask for more.
+MAX_EMPTY_STORAGE_BYTES = 64 << 20
+
+#: The most objects a loaded pickle may reach, counting shared references every time they are met:
+#: a small file whose containers share one another many times over would make any walk over it endless.
+MAX_REACHABLE = 2_000_000
+
+
+class PickleTooLargeError(pickle.UnpicklingError):
+    """The pickle asks for more memory, or a larger object graph, than its bytes could hold."""
+
+
+def _bounded_storage(cls: Any) -> Any:
+    itemsize = {"FloatStorage": 4, "DoubleStorage": 8, "LongStorage": 8, "IntStorage": 4}[cls.__name__]
+
+    def make(*args: Any) -> Any:
+        if args and isinstance(args[0], int) and (args[0] < 0 or args[0] * itemsize > MAX_EMPTY_STORAGE_BYTES):
+            raise PickleTooLargeError(f"a {cls.__name__} of {args[0]:,} elements ({args[0] * itemsize:,} bytes) "
+                                      "that the file holds no data for")
+        return cls(*args)
+
+    return make
+
+
+def _check_reachable(obj: Any) -> None:
+    """Walk containers (shared ones again each time) and stop past :data:`MAX_REACHABLE` objects."""
+    stack, seen = [obj], 0
+    while stack:
+        o = stack.pop()
+        seen += 1
+        if seen > MAX_REACHABLE:
+            raise PickleTooLargeError(f"more than {MAX_REACHABLE:,} nested objects (containers that share one "
+                                      "another); a transform dict holds a few arrays")
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            stack.extend(o)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -68,7 +109,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
 def safe_unpickle(data: bytes, *, source: str, error: type[KrakenError]) -> Any:
     """Unpickle ``data`` with the allow-list, raising ``error`` (naming ``source``) on anything else."""
     try:
-        return _RestrictedUnpickler(io.BytesIO(data)).load()
+        obj = _RestrictedUnpickler(io.BytesIO(data)).load()
+        _check_reachable(obj)
+        return obj
+    except PickleTooLargeError as exc:
+        raise error(f"{source} is not a plausible pickled dict: {exc}",
+                    hint="the file is corrupt or crafted; it was not loaded") from exc
     except UnsafePickleError as exc:
         raise error(f"{source} contains code that would run when loaded ({exc}); it was not loaded",
                     hint="only load files from people you trust; kraken never executes code from data files") from exc

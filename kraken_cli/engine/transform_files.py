@@ -16,8 +16,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ._safe_pickle import load_pickled_npy
-from .errors import TransformError
+from .errors import InputDataError, TransformError
 from .io._atomic import atomic_path
+from .io._limits import check_expansion
 from .transforms import Transform, transform_from_params
 
 
@@ -37,6 +38,9 @@ def read_transform_params(file: str | Path) -> dict[str, dict[str, Any]]:
                 name = "transform_params.npy" if "transform_params.npy" in names else (names[0] if names else None)
                 if name is None:
                     raise TransformError(f"{path} holds no arrays")
+                info = zf.getinfo(name)
+                check_expansion(info.compress_size, info.file_size, what=f"member {name}", where=str(path),
+                                error=TransformError)
                 obj = load_pickled_npy(zf.read(name), source=f"{path}:{name}", error=TransformError)
         elif suffix in (".h5", ".hdf5"):
             obj = _read_h5(path)
@@ -57,7 +61,7 @@ def read_transform_params(file: str | Path) -> dict[str, dict[str, Any]]:
 def _read_h5(path: Path) -> dict[str, dict[str, Any]]:
     import h5py
 
-    from .io._hdf5 import check_link, check_self_contained
+    from .io._hdf5 import check_declared_size, check_link
 
     out: dict[str, dict[str, Any]] = {}
     with h5py.File(path, "r") as f:
@@ -72,7 +76,10 @@ def _read_h5(path: Path) -> dict[str, dict[str, Any]]:
                 check_link(grp, k, where=str(path))
                 ds = grp[k]
                 if isinstance(ds, h5py.Dataset):
-                    check_self_contained(ds, where=str(path))
+                    try:
+                        check_declared_size(ds, where=str(path))
+                    except InputDataError as exc:
+                        raise TransformError(exc.message, hint=exc.hint) from exc
                 d[k] = ds[()]
             if isinstance(d.get("type"), np.ndarray):
                 d["type"] = str(d["type"])

@@ -26,6 +26,7 @@ from ..errors import FlavorError, InputDataError
 from ..flavors import Flavor, canonical_name, flavor_sort_key, match_flavor, resolve_flavor
 from ._glob import read_matrix_bytes
 from ._layout import NumpyArray, plan_layout
+from ._limits import check_expansion
 from ._source import PlannedSource, finalize
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class _Container:
             if info.file_size > _MAX_MEMBER_BYTES:
                 raise InputDataError(f"{self.where(name)}: {info.file_size:,} bytes is too large for one matrix",
                                      hint="the archive may be crafted")
+            check_expansion(info.compress_size, info.file_size, what="the member", where=self.where(name))
             return self.zip.read(info)
         except (OSError, zipfile.BadZipFile, KeyError, EOFError) as exc:
             raise InputDataError(f"{self.where(name)}: cannot read ({exc})",

@@ -23,11 +23,10 @@ import numpy.typing as npt
 from ..connectome import EdgeSource
 from ..errors import InputDataError
 from ..flavors import Flavor
+from ._limits import check_expansion, check_text_size
 from ._mat import sources_from_tree
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-#: Largest plausible compression ratio (gzip tops out near 1000:1).
-_MAX_RATIO = 2000
 
 
 def _attr_str(obj: h5py.HLObject, name: str) -> str | None:
@@ -87,9 +86,9 @@ def check_declared_size(ds: h5py.Dataset, *, where: str) -> None:
         raise InputDataError(f"{where}: dataset {ds.name} refers to external files",
                              hint="kraken reads only self-contained HDF5 files")
     stored = int(ds.id.get_storage_size())
-    filtered = plist.get_nfilters() > 0
-    limit = stored * _MAX_RATIO + 2**20 if filtered else stored
-    if nbytes > limit:
+    if plist.get_nfilters() > 0:
+        check_expansion(stored, nbytes, what=f"dataset {ds.name} (shape {ds.shape})", where=where)
+    elif nbytes > stored:
         raise InputDataError(
             f"{where}: dataset {ds.name} declares shape {ds.shape} ({nbytes:,} bytes) but the file holds "
             f"{stored:,} bytes for it", hint="the file is truncated, incomplete or crafted; re-create it")
@@ -229,15 +228,19 @@ class _Context:
         self.name_map: dict[str, str] = {}
 
 
-def _char_value(ds: h5py.Dataset) -> str | list[str]:
+def _char_value(ds: h5py.Dataset, where: str) -> str | list[str]:
     if ds.attrs.get("MATLAB_empty"):
         return ""
+    check_declared_size(ds, where=where)
+    check_text_size(ds.size * ds.dtype.itemsize, what=f"text field {ds.name}", where=where)
     raw = np.asarray(ds[()])
     if raw.ndim == 1:
         raw = raw[:, None]
     rows = raw.T if raw.ndim == 2 else raw.reshape(1, -1)
     strs = [np.ascontiguousarray(row, dtype="<u2").tobytes().decode("utf-16-le", "replace").rstrip("\x00")
             for row in rows]
+    if len(strs) > 1:  # a char matrix: rows padded with spaces to one width (MATLAB char(), kraken's lists)
+        strs = [t.rstrip(" ") for t in strs]
     return strs[0] if len(strs) == 1 else strs
 
 
@@ -252,11 +255,17 @@ def convert(obj: h5py.HLObject, ctx: _Context, path: str) -> Any:
     if obj.dtype == h5py.ref_dtype or obj.dtype.kind == "O" and h5py.check_ref_dtype(obj.dtype):
         return H5Cell(obj, ctx)
     if cls == "char":
-        return _char_value(obj)
+        return _char_value(obj, ctx.where)
     if obj.attrs.get("MATLAB_empty"):
+        check_declared_size(obj, where=ctx.where)
         dims = tuple(int(d) for d in np.asarray(obj[()]).ravel())
+        if dims and 0 not in dims:
+            raise InputDataError(f"{ctx.where}: {obj.name} is marked empty but declares dimensions {dims}",
+                                 hint="the file is crafted or corrupt")
         return np.zeros(dims if dims else (0, 0))
     if obj.dtype.kind in "SO" or h5py.check_string_dtype(obj.dtype) is not None:
+        check_declared_size(obj, where=ctx.where)
+        check_text_size(obj.size * max(1, obj.dtype.itemsize), what=f"text field {obj.name}", where=ctx.where)
         val = obj[()]
         if isinstance(val, bytes):
             return val.decode("utf-8", "replace")

@@ -53,6 +53,21 @@ def _convert_v5(value: Any) -> Any:
     return value
 
 
+def _check_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> None:
+    """Refuse compression bombs before scipy decompresses them (see :mod:`._limits`)."""
+    from ._limits import check_v5_expansion
+
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            check_v5_expansion(fh, Path(source).stat().st_size, where=where)
+    else:
+        start = source.tell()
+        size = source.seek(0, os.SEEK_END)
+        source.seek(start)
+        check_v5_expansion(source, size - start, where=where)
+        source.seek(start)
+
+
 def load_mat_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> dict[str, Any]:
     """Load a MATLAB v5 file (path or binary file object) into a tree.
 
@@ -65,6 +80,7 @@ def load_mat_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> dic
 
     if isinstance(source, (str, os.PathLike)) and Path(source).stat().st_size == 0:
         raise InputDataError(f"{where}: the file is empty", hint="re-create or re-download the file")
+    _check_v5(source, where=where)
     try:
         raw = scipy.io.loadmat(source, squeeze_me=False, chars_as_strings=True, struct_as_record=True)
     except Exception as exc:  # scipy raises ValueError, MatReadError, zlib.error, EOFError...  # noqa: BLE001
@@ -216,7 +232,7 @@ def flavor_from_name(stem: str, *, field: str | None, file: str) -> Flavor:
     """
     if is_latent_name(stem):
         return Flavor(stem)
-    canon = canonical_name(stem)
+    canon = canonical_name(stem, file_name=True)
     if canon is not None:
         return resolve_flavor(canon)
     if field == "encoded":

@@ -17,11 +17,10 @@ from ..connectome import EdgeSource
 from ..errors import InputDataError
 from ..flavors import Flavor
 from ._layout import SCAN_CHUNK_BYTES, NumpyArray, plan_layout
+from ._limits import check_expansion
 from ._source import PlannedSource, finalize
 from ._mat import FIELD_ORDER, ID_FIELDS, file_stem, flavor_from_name, sources_from_tree
 
-#: Deflate cannot expand data more than about 1032:1.
-_MAX_DEFLATE_RATIO = 1100
 _PICKLE_HINT = "kraken never unpickles user arrays; save plain numeric arrays (np.save(..., allow_pickle=False))"
 
 
@@ -160,8 +159,9 @@ def _check_npz_members(path: Path, *, where: str) -> None:
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise InputDataError(f"{member}: cannot read ({exc})", hint="the archive may be corrupt") from exc
             need = _declared_bytes(shape, dtype)
-            limit = min(info.file_size, info.compress_size * _MAX_DEFLATE_RATIO + 2**20)
-            if need > limit:
+            check_expansion(info.compress_size, max(need, info.file_size), what=f"array {info.filename}",
+                            where=str(path))
+            if need > info.file_size:
                 raise InputDataError(
                     f"{member}: header declares shape {shape} ({need:,} bytes), more than the archive holds",
                     hint="the file is truncated or crafted; re-create it")

@@ -1,0 +1,92 @@
+"""One resource policy for every reader: how far a file's stored bytes may expand when read.
+
+A connectome file holds roughly as many bytes as the arrays it declares: dense correlations
+compress barely at all, sparse counts a few times. A small file that declares gigabytes (a
+zip or HDF5 "compression bomb", a declared shape the bytes cannot fill) is refused from its
+headers, before anything is allocated. Small arrays (under :data:`EXPANSION_FLOOR`) may
+expand freely; larger ones at most :func:`max_expansion` times their stored size.
+``KRAKEN_MAX_EXPANSION`` raises the ratio for a genuine, extremely compressible file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from typing import BinaryIO
+
+from ..errors import InputDataError, KrakenError
+
+#: Arrays up to this size are read whatever their compression ratio.
+EXPANSION_FLOOR = 64 << 20
+#: Default largest ratio of read bytes to stored bytes (deflate itself stops near 1032:1).
+DEFAULT_MAX_EXPANSION = 200.0
+_STEP = 16 << 20
+#: Longest text field (subject ids, flavor names) a reader accepts, in bytes.
+MAX_TEXT_BYTES = 64 << 20
+
+
+def max_expansion() -> float:
+    """The expansion ratio allowed, from ``KRAKEN_MAX_EXPANSION`` (default :data:`DEFAULT_MAX_EXPANSION`)."""
+    try:
+        return max(1.0, float(os.environ.get("KRAKEN_MAX_EXPANSION", DEFAULT_MAX_EXPANSION)))
+    except ValueError:
+        return DEFAULT_MAX_EXPANSION
+
+
+def check_expansion(stored: int, expanded: int, *, what: str, where: str,
+                    error: type[KrakenError] = InputDataError) -> None:
+    """Raise ``error`` when ``expanded`` bytes cannot plausibly come from ``stored`` bytes."""
+    if expanded <= EXPANSION_FLOOR:
+        return
+    ratio = max_expansion()
+    if expanded > stored * ratio:
+        raise error(f"{where}: {what} would expand from {stored:,} stored bytes to {expanded:,} bytes "
+                    f"(more than {ratio:g} times)",
+                    hint="the file is crafted or corrupt; for a genuine, extremely compressible file set "
+                         "KRAKEN_MAX_EXPANSION to a larger ratio")
+
+
+def check_v5_expansion(fh: BinaryIO, size: int, *, where: str) -> None:
+    """Decompress the compressed elements of a MATLAB v5 file, counting bytes, before scipy allocates them.
+
+    Each ``miCOMPRESSED`` element is streamed through zlib without keeping its output; reading
+    stops with InputDataError as soon as one would exceed what :func:`check_expansion` allows.
+    """
+    head = fh.read(128)
+    if len(head) < 128:
+        return  # scipy reports a truncated header itself
+    endian = "<" if head[126:128] == b"IM" else ">"
+    pos = 128
+    while pos + 8 <= size:
+        fh.seek(pos)
+        tag = fh.read(8)
+        if len(tag) < 8:
+            return
+        dtype, nbytes = struct.unpack(endian + "II", tag)
+        if dtype != 15:  # not miCOMPRESSED: skip it (padded to 8 bytes)
+            pos += 8 + nbytes + (-nbytes % 8)
+            continue
+        limit = max(EXPANSION_FLOOR, int(nbytes * max_expansion()))
+        z = zlib.decompressobj()
+        left, out = nbytes, 0
+        while left > 0:
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+            out += len(z.decompress(chunk, min(_STEP, limit + 1 - out)))  # output bounded per call
+            while z.unconsumed_tail and out <= limit:
+                out += len(z.decompress(z.unconsumed_tail, min(_STEP, limit + 1 - out)))
+            if out > limit:
+                check_expansion(nbytes, out, what="a compressed variable", where=where)
+            if z.eof:
+                break
+        pos += 8 + nbytes
+
+
+def check_text_size(nbytes: int, *, what: str, where: str) -> None:
+    """Refuse a text field longer than :data:`MAX_TEXT_BYTES`."""
+    if nbytes > MAX_TEXT_BYTES:
+        raise InputDataError(f"{where}: {what} holds {nbytes:,} bytes of text, more than any id list needs",
+                             hint="the file is crafted or corrupt")

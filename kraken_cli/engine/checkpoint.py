@@ -22,7 +22,7 @@ import torch
 from .errors import CheckpointError, OutputError
 from .flavors import canonical_name, flavor_database
 from .io._atomic import atomic_path, check_writable_dir
-from .model import Krakencoder, ModelConfig, config_from_state_dict_check
+from .model import Krakencoder, ModelConfig, check_state_shapes, config_from_state_dict_check
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: the architecture keys are malformed ({exc})",
                               hint="the checkpoint is incomplete or corrupt") from exc
+    check_state_shapes(config, raw["state_dict"], source=str(path))
     names = raw.get("input_name_list")
     if not isinstance(names, list) or len(names) != len(config.input_size_list):
         raise CheckpointError(f"{path}: input_name_list does not list one flavor per encoder",

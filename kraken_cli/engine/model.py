@@ -14,8 +14,9 @@ Linear indices inside each ``nn.Sequential`` therefore depend on whether dropout
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -283,6 +284,34 @@ class Krakencoder(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def check_state_shapes(config: "ModelConfig", state: Mapping[str, Any], *, source: str) -> None:
+    """Raise CheckpointError unless ``state`` has exactly the tensors ``config`` declares, by name and shape.
+
+    Nothing is allocated: the model is laid out on torch's ``meta`` device, so a checkpoint that
+    declares giant or negative layer sizes is refused from its numbers alone.
+    """
+    sizes = [*config.input_size_list, config.latentsize, *config.hiddenlayers]
+    bad = [s for s in sizes if not isinstance(s, (int, np.integer)) or int(s) < 1]
+    if bad:
+        raise CheckpointError(f"{source}: layer sizes must be positive integers, got {bad[0]!r}",
+                              hint="the checkpoint is corrupt or crafted")
+    try:
+        with torch.device("meta"):
+            own = {k: tuple(v.shape) for k, v in Krakencoder(config).state_dict().items()}
+    except (RuntimeError, ValueError, TypeError, OverflowError) as exc:
+        raise CheckpointError(f"{source}: its architecture keys describe no valid network ({exc})",
+                              hint="the checkpoint is corrupt or crafted") from exc
+    for k, shape in own.items():
+        v = state.get(k)
+        if isinstance(v, torch.Tensor) and tuple(v.shape) != shape:
+            raise CheckpointError(f"{source}: {k} has shape {tuple(v.shape)}, expected {shape}",
+                                  hint="the checkpoint's input_size_list/latentsize disagree with its weights")
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise CheckpointError(f"{source}: weights do not fit the architecture it declares (missing {missing[:3]})",
+                              hint="the checkpoint may be corrupt, or was written by an incompatible tool")
 
 
 def config_from_state_dict_check(model: Krakencoder, state: dict[str, torch.Tensor], *, source: str) -> None:

@@ -199,9 +199,24 @@ def test_weights_that_do_not_fit_the_declared_architecture(tmp_path: Path) -> No
     d["latentsize"] = 3
     f = tmp_path / "bad.pt"
     torch.save(d, f)
-    ck = load_checkpoint(f)
-    with pytest.raises(CheckpointError, match="shape"):
-        ck.model()
+    with pytest.raises(CheckpointError, match="shape"):  # from the numbers alone, before any model is built
+        load_checkpoint(f)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("input_size_list", [10**9, 10**9], "expected"), ("latentsize", 10**9, "expected"),
+    ("hiddenlayers", [10**9], "expected"), ("hiddenlayers", [-5], "positive"), ("latentsize", 0, "positive"),
+    ("input_size_list", [-3, 4], "positive"),
+])
+def test_giant_or_negative_layer_sizes_are_refused_without_allocating(tmp_path: Path, key: str, value: object,
+                                                                       message: str) -> None:
+    net = Krakencoder(ModelConfig(input_size_list=[4, 4], latentsize=2))
+    d = checkpoint_dict(net, ["FCcorr_fs86_hpf", "SCifod2act_fs86_volnorm"], {})
+    d[key] = value  # 10**9 x 10**9 weights would be 4 EB: only the meta device can lay that out
+    f = tmp_path / "bad.pt"
+    torch.save(d, f)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(f)
 
 
 def test_not_a_dict(tmp_path: Path) -> None:

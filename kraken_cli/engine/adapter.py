@@ -37,17 +37,22 @@ class AdaptResult:
 def fit_adapter(config: AdaptConfig, progress: Progress = NULL_PROGRESS) -> AdaptResult:
     """Fit ``config.mode`` per input flavor on (a subset of) the inputs' subjects and save an adapter file."""
     from .io import load_cohort
-    from .io._atomic import check_writable_dir
+    from .io._atomic import check_writable_dir, refuse_overwriting
     from .predict import load_model
     from .run import resolve_model_files, select_subjects
 
     mode = normalize_mode(config.mode)
     if mode == "none":
         raise SpecError("--mode none fits nothing", hint="use meanshift, meanfit or meanfit+meanshift")
+    specs = [FlavorSpec.parse(s) for s in config.inputs]
+    out = {"-o": config.output}
+    refuse_overwriting(out, [s.path for s in specs] + [*config.checkpoints, *config.transforms, config.subjects])
     check_writable_dir(config.output)
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
-    cohort = select_subjects(load_cohort([FlavorSpec.parse(s) for s in config.inputs]), config.subjects, None, None)
+    cohort = load_cohort(specs)
+    refuse_overwriting(out, [*ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
+    cohort = select_subjects(cohort, config.subjects, None, None)
     plan = model.plan(cohort, RunOptions(outputs=("encoded",)))
     fitted = model.fit_adaptation(cohort, plan, mode, progress)
     file = save_adapter(config.output, fitted)

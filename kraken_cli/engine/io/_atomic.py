@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Mapping
 
 from ..errors import OutputError
 
@@ -154,6 +154,28 @@ def scratch_dir(path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write to folder {folder}: {exc.strerror}",
                           hint="choose a writable output location with -o") from exc
+
+
+def refuse_overwriting(outputs: Mapping[str, str | None], inputs: Iterable[str | None]) -> None:
+    """Raise OutputError when an output (option -> path) is one of the ``inputs`` or another output.
+
+    Paths are compared after resolving links, so ``./a.mat`` and a symlink to it are the same file.
+    """
+    def key(p: str) -> str:
+        return os.path.realpath(os.path.expanduser(p))
+
+    given = {key(p): p for p in inputs if p}
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        k = key(path)
+        if k in given:
+            raise OutputError(f"{option} {path} would overwrite the input {given[k]}",
+                              hint=f"choose another file name for {option}")
+        if k in seen:
+            raise OutputError(f"{option} and {seen[k]} both name {path}", hint="give each output its own file")
+        seen[k] = option
 
 
 def check_writable_dir(path: str | os.PathLike[str]) -> None:

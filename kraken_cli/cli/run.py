@@ -11,7 +11,7 @@ from . import _complete
 from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, HeatmapOpt, InputOpt,
-                       JsonOpt, OutFormat, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
+                       JsonOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
 from ._options import cache_dir_for
 from .app import app
 
@@ -38,7 +38,7 @@ def run_command(
     output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="TEMPLATE",
                                                   help="Output file; {input} and {output} make one file per input/output.")] = None,
     square: Annotated[bool, typer.Option("--square", help="Write R x R matrices (NaN diagonal) instead of edge vectors.")] = False,
-    fmt: FormatOpt = OutFormat.mat,
+    fmt: FormatOpt = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")] = False,
     metrics_csv: Annotated[Optional[Path], typer.Option("--metrics-csv", help="Write --evaluate metrics to this CSV.")] = None,
     heatmap: HeatmapOpt = None,
@@ -63,7 +63,7 @@ def run_command(
         kraken run -i data.zip --fusion --only-fusion --outputs encoded -o latents.mat
     """
     setup_logging(verbose, quiet)
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         from kraken_cli.engine.fusion import parse_fusion_include
         from kraken_cli.engine.predict import RunOptions
         from kraken_cli.engine.run import RunConfig, run
@@ -79,7 +79,7 @@ def run_command(
             only_fusion=only_fusion, adapt=adapt, chunk_size=chunk_size)
         config = RunConfig(
             inputs=tuple(inputs), checkpoints=tuple(checkpoint), transforms=tuple(transform), options=options,
-            output=output, square=square, fmt=fmt.value, adapter=str(adapter) if adapter else None,
+            output=output, square=square, fmt=fmt.value if fmt else None, adapter=str(adapter) if adapter else None,
             adapt_source=tuple(adapt_source), subjects=subjects, split_file=str(split_file) if split_file else None,
             split=split, evaluate=evaluate, metrics_csv=str(metrics_csv) if metrics_csv else None,
             heatmap=str(heatmap) if heatmap else None, demean=demean, device=device.value,

@@ -14,11 +14,14 @@ from .adapt import load_adapter
 from .connectome import Cohort
 from .errors import FlavorError, SpecError
 from .flavors import FlavorSpec, is_latent_name, match_flavor
-from .io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer
+from .io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
 from .predict import KrakenModel, RunOptions, RunPlan, load_model
 from .progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
+
+#: What ``--demean`` accepts: the evaluated subjects' own mean, or the transform's training mean.
+DEMEAN_CHOICES = ("test", "train")
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class RunConfig:
     options: RunOptions = RunOptions()
     output: str | None = None
     square: bool = False
-    fmt: str = "mat"
+    fmt: str | None = None  # None: from the -o extension (.npz, .mat, .h5), else mat
     adapter: str | None = None
     adapt_source: tuple[str, ...] = ()
     subjects: str | None = None
@@ -43,6 +46,30 @@ class RunConfig:
     demean: str = "test"
     device: str = "auto"
     cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        """Every option and combination is checked here, before any input is read (usage errors)."""
+        from .adapt import normalize_mode
+        from .io.subjects import SPLIT_NAMES
+
+        if self.demean not in DEMEAN_CHOICES:
+            raise SpecError(f"--demean must be test or train, got {self.demean!r}",
+                            hint="test: demean by the evaluated subjects' mean; train: by the transform's mean")
+        if self.split is not None and self.split not in SPLIT_NAMES:
+            raise SpecError(f"unknown --split {self.split!r}", hint=f"choose one of {', '.join(SPLIT_NAMES)}")
+        if self.split and not self.split_file:
+            raise SpecError("--split needs --split-file", hint="add --split-file FILE.mat")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise SpecError(f"unknown --device {self.device!r}", hint="use auto, cpu or cuda")
+        if self.options.chunk_size < 1:
+            raise SpecError(f"--chunk-size must be >= 1, got {self.options.chunk_size}")
+        mode = normalize_mode(self.options.adapt)
+        if self.adapter and mode != "none":
+            raise SpecError("--adapter and --adapt cannot be used together",
+                            hint="the adapter file already holds the fitted adaptation")
+        if self.adapt_source and mode == "none":
+            raise SpecError("--adapt-source needs --adapt MODE", hint="add --adapt meanfit+meanshift, for example")
+        resolve_format(self.fmt, self.output)
 
 
 @dataclass
@@ -162,6 +189,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
 
     if not config.inputs:
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
+    fmt = resolve_format(config.fmt, config.output)  # a usage error before any file is read
     specs = [FlavorSpec.parse(s) for s in config.inputs]
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
@@ -174,7 +202,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     if config.output:
         files = expand_template(config.output, plan.sources, plan.outputs)
         input_files = [cohort.sources[f].file for f in cohort.flavors]
-        check_outputs(files, config.fmt, cohort.n_subjects, widths, input_files)
+        check_outputs(files, fmt, cohort.n_subjects, widths, input_files)
     elif not config.evaluate:
         log.warning("no -o/--output given: predictions are computed but not saved")
     prepare_adaptation(model, cohort, plan, config)
@@ -194,7 +222,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     written: list[Path] = []
     try:
         for f in files:
-            writers.append(open_writer(config.fmt, f, meta, cohort.n_subjects, widths, square=config.square))
+            writers.append(open_writer(fmt, f, meta, cohort.n_subjects, widths, square=config.square))
         for start, chunk in model.iter_predictions(cohort, plan, config.options, progress):
             for w in writers:
                 w.write_rows(start, chunk)

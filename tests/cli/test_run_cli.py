@@ -146,7 +146,7 @@ def test_defaults_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.options.outputs == ("all",) and c.options.fusion is False and c.options.adapt == "none"
     from kraken_cli.engine.predict import DEFAULT_CHUNK_SIZE
 
-    assert c.options.chunk_size == DEFAULT_CHUNK_SIZE and c.fmt == "mat" and c.device == "auto" and c.demean == "test"
+    assert c.options.chunk_size == DEFAULT_CHUNK_SIZE and c.fmt is None and c.device == "auto" and c.demean == "test"
     assert c.checkpoints == () and c.output is None and c.adapter is None and c.subjects is None
 
 

@@ -103,12 +103,10 @@ def test_npz_layout(tmp_path: Path, square: bool) -> None:
 
 # -- MATLAB v7.3 -------------------------------------------------------------------------------------------
 
-def _h5_strings(h5, ds) -> list[str]:  # type: ignore[no-untyped-def]
-    out = []
-    for ref in np.asarray(ds[()]).ravel():
-        units = np.asarray(h5[ref][()]).ravel()
-        out.append(units.astype("<u2").tobytes().decode("utf-16-le"))
-    return out
+def _h5_strings(ds) -> list[str]:  # type: ignore[no-untyped-def]
+    """Rows of a MATLAB char matrix: uint16 HDF5 (L, n) = MATLAB [n x L], padded with spaces."""
+    assert ds.attrs["MATLAB_class"] == b"char" and ds.dtype == np.uint16
+    return [row.astype("<u2").tobytes().decode("utf-16-le").rstrip(" ") for row in np.asarray(ds[()]).T]
 
 
 def test_mat73_layout(tmp_path: Path) -> None:
@@ -127,9 +125,10 @@ def test_mat73_layout(tmp_path: Path) -> None:
             assert ds.attrs["MATLAB_class"] == b"single"
             assert ds.shape == (v.shape[1], N)  # column-major: MATLAB sees [N x E]
             np.testing.assert_array_equal(ds[()].T, v)
-        assert _h5_strings(h5, h5["subjects"]) == META.subjects
-        assert h5["subjects"].attrs["MATLAB_class"] == b"cell"
-        assert "fusion.noself" in " ".join(_h5_strings(h5, h5["name_map"]["original"]))
+        # text lists are char matrices (as in v5 files), not cells: GNU Octave cannot load cells
+        assert _h5_strings(h5["subjects"]) == META.subjects
+        assert "#refs#" not in h5
+        assert "fusion.noself" in " ".join(_h5_strings(h5["name_map"]["original"]))
 
 
 def test_mat73_read_back_by_engine_restores_names(tmp_path: Path) -> None:
@@ -151,11 +150,12 @@ def test_mat73_square(tmp_path: Path) -> None:
 
     f = _write("mat73", tmp_path / "sq.mat", square=True)
     with h5py.File(f, "r") as h5:
-        flat = h5["predicted_alltypes"]["FCcorr_fs86_hpf"]["SCifod2act_fs86_volnorm"][()].T
-    assert flat.shape == (N, R * R)
+        stored = h5["predicted_alltypes"]["FCcorr_fs86_hpf"]["SCifod2act_fs86_volnorm"][()]
+    assert stored.shape == (R, R, N)  # HDF5 (R, R, S) = MATLAB [S x R x R], like v5's R x R cells
+    sq = stored.transpose()
     v = DATA[("FCcorr_fs86_hpf", "SCifod2act_fs86_volnorm")]
     for i in range(N):
-        np.testing.assert_array_equal(flat[i].reshape(R, R), _square_by_loops(v[i]))
+        np.testing.assert_array_equal(sq[i], _square_by_loops(v[i]))
 
 
 @pytest.mark.parametrize("fmt", ["mat", "mat73", "npz"])

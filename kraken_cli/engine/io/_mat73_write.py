@@ -83,6 +83,15 @@ def _limit_metadata_cache(f: h5py.File, max_bytes: int) -> None:
     f.id.set_mdc_config(cfg)
 
 
+class CharMatrix(tuple):  # type: ignore[type-arg]
+    """Strings to write as one MATLAB char matrix ``[n x L]``, rows padded with spaces.
+
+    This is what MATLAB's ``char({...})`` and scipy's v5 ``savemat`` of a list of strings give. Unlike
+    a cell array (object references into ``#refs#``), GNU Octave can load it (as the ``uint16``
+    codes: ``char(x)`` gives the text; ``cellstr(char(x))`` the trimmed strings).
+    """
+
+
 def _set_class(obj: h5py.HLObject, cls: str) -> None:
     obj.attrs["MATLAB_class"] = np.bytes_(cls)
 
@@ -160,8 +169,8 @@ class Mat73Writer:
                                   hint="this is a bug in the caller; the output was not saved")
         if self._renamed:
             self._write_value(self.file, "name_map", {
-                "written": [w for w, _ in self._renamed],
-                "original": [o for _, o in self._renamed],
+                "written": CharMatrix(w for w, _ in self._renamed),
+                "original": CharMatrix(o for _, o in self._renamed),
             })
         for gpath, names in self._fields.items():
             grp = self.file[gpath] if gpath else None
@@ -253,22 +262,32 @@ class Mat73Writer:
             raise OutputError(f"{self.path}: {path_in_file} is written twice", hint="this is a bug in the caller")
         self._write_value(group, leaf, value)
 
-    def create_rows(self, path_in_file: str, n_rows: int, n_cols: int, dtype: npt.DTypeLike) -> None:
-        """Create an ``[n_rows x n_cols]`` array to be filled with :meth:`write_rows`."""
+    def create_rows(self, path_in_file: str, n_rows: int, n_cols: int | tuple[int, ...],
+                    dtype: npt.DTypeLike) -> None:
+        """Create an ``[n_rows x n_cols]`` array (``[n_rows x R x R]`` for ``n_cols=(R, R)``) to fill by rows.
+
+        As for every array, the HDF5 dataset has the dimensions reversed: ``(n_cols, n_rows)``, or
+        ``(R, R, n_rows)``, so MATLAB (column-major) sees ``[n_rows x ...]``.
+        """
+        cols = (int(n_cols),) if isinstance(n_cols, (int, np.integer)) else tuple(int(c) for c in n_cols)
         dt = np.dtype(dtype)
         if dt.name not in _CLASSES:
             raise ValueError(f"unsupported dtype {dt} for a MATLAB array")
         group, leaf, written = self._resolve(path_in_file, create_groups=True)
         if leaf in group:
             raise OutputError(f"{self.path}: {path_in_file} is written twice", hint="this is a bug in the caller")
-        if n_rows == 0 or n_cols == 0:
-            self._write_value(group, leaf, np.zeros((n_rows, n_cols), dtype=dt))
+        if n_rows == 0 or 0 in cols:
+            self._write_value(group, leaf, np.zeros((n_rows, *cols), dtype=dt))
             return
         item = dt.itemsize
-        col_chunk = n_cols if n_cols * item <= 4 * 2**20 else max(1, 2**20 // item)
-        row_chunk = max(1, min(n_rows, 2**20 // max(1, col_chunk * item)))
-        ds = group.create_dataset(leaf, shape=(n_cols, n_rows), dtype=dt, chunks=(col_chunk, row_chunk),
-                                  compression=self.compression)
+        if len(cols) == 1:
+            col_chunks: tuple[int, ...] = (cols[0] if cols[0] * item <= 4 * 2**20 else max(1, 2**20 // item),)
+        else:  # [n x R x R]: whole matrices per chunk
+            col_chunks = cols
+        per_row = int(np.prod(col_chunks)) * item
+        row_chunk = max(1, min(n_rows, 2**20 // max(1, per_row)))
+        ds = group.create_dataset(leaf, shape=(*cols[::-1], n_rows), dtype=dt,
+                                  chunks=(*col_chunks[::-1], row_chunk), compression=self.compression)
         _set_class(ds, _CLASSES[dt.name])
         self._rows[written] = np.zeros(n_rows, dtype=bool)
 
@@ -279,11 +298,12 @@ class Mat73Writer:
             raise KeyError(f"{path_in_file} was not created with create_rows")
         ds = self.file[written]
         arr = np.asarray(array)
-        n_cols, n_rows = ds.shape
-        if arr.ndim != 2 or arr.shape[1] != n_cols or start < 0 or start + arr.shape[0] > n_rows:
-            raise ValueError(f"rows of shape {arr.shape} at {start} do not fit [{n_rows} x {n_cols}] {path_in_file}")
+        n_rows, cols = ds.shape[-1], tuple(ds.shape[:-1][::-1])
+        if arr.shape[1:] != cols or start < 0 or start + arr.shape[0] > n_rows:
+            dims = " x ".join(str(d) for d in (n_rows, *cols))
+            raise ValueError(f"rows of shape {arr.shape} at {start} do not fit [{dims}] {path_in_file}")
         try:
-            ds[:, start:start + arr.shape[0]] = arr.T.astype(ds.dtype, copy=False)
+            ds[..., start:start + arr.shape[0]] = arr.transpose().astype(ds.dtype, copy=False)
         except OSError as exc:
             raise OutputError(f"could not write {self.path}: {exc}", hint="check free disk space") from exc
         self._rows[written][start:start + arr.shape[0]] = True
@@ -304,6 +324,8 @@ class Mat73Writer:
             return sub
         if isinstance(value, str):
             return self._write_char(group, name, value)
+        if isinstance(value, CharMatrix):
+            return self._write_char_rows(group, name, list(value))
         if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind in "USO"):
             items = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
             return self._write_cell(group, name, items)
@@ -340,6 +362,21 @@ class Mat73Writer:
         else:
             units = np.frombuffer(text.encode("utf-16-le"), dtype="<u2")
             ds = group.create_dataset(name, data=units.reshape(-1, 1))  # MATLAB [1 x n]
+        _set_class(ds, "char")
+        ds.attrs["MATLAB_int_decode"] = np.int32(2)
+        return ds
+
+    def _write_char_rows(self, group: h5py.Group, name: str, texts: list[str]) -> h5py.Dataset:
+        if not texts or not any(texts):
+            ds = group.create_dataset(name, data=np.zeros(2, dtype=np.uint64))
+            ds.attrs["MATLAB_empty"] = np.uint8(1)
+        else:
+            rows = [np.frombuffer(t.encode("utf-16-le"), dtype="<u2") for t in texts]
+            width = max(r.size for r in rows)
+            mat = np.full((len(rows), width), ord(" "), dtype="<u2")
+            for i, r in enumerate(rows):
+                mat[i, :r.size] = r
+            ds = group.create_dataset(name, data=np.ascontiguousarray(mat.transpose()))  # MATLAB [n x L]
         _set_class(ds, "char")
         ds.attrs["MATLAB_int_decode"] = np.int32(2)
         return ds

@@ -227,30 +227,34 @@ class Mat73Writer:
             w = widths[o]
             r = n_regions_from_edges(w) if (square and o != "encoded") else None
             key = f"predicted_alltypes/{s}/{o}"
-            if r:
+            if r:  # [S x R x R] as MATLAB sees it (HDF5 (R, R, S)), as v5's R x R matrices
                 self.square[(s, o)] = r
-                self.h5.create_rows(key, n_subjects, r * r, np.float32)
+                self.h5.create_rows(key, n_subjects, (r, r), np.float32)
             else:
                 self.h5.create_rows(key, n_subjects, w, np.float32)
 
     def _write_meta(self) -> None:
         # Written last: HDF5 keeps some memory for every object it creates (one per subject id in
         # the ``subjects`` cell), which should not add to the memory of the chunks.
+        # Lists of text are char matrices (rows padded with spaces), as in the v5 files: GNU Octave
+        # cannot load cell arrays (object references) from HDF5.
+        from ._mat73_write import CharMatrix
+
         meta, spec = self.meta, self.spec
-        self.h5.write("subjects", list(meta.subjects))
-        self.h5.write("inputtypes", list(spec.sources))
-        self.h5.write("outputtypes", list(spec.outputs))
+        self.h5.write("subjects", CharMatrix(meta.subjects))
+        self.h5.write("inputtypes", CharMatrix(spec.sources))
+        self.h5.write("outputtypes", CharMatrix(spec.outputs))
         self.h5.write("checkpoint", meta.checkpoint)
         self.h5.write("recordfile", meta.recordfile)
-        self.h5.write("inputfiles", list(meta.inputfiles))
+        self.h5.write("inputfiles", CharMatrix(meta.inputfiles))
         for k, members in meta.fusion_members.items():
-            self.h5.write(f"fusionmode_inputtypes/{k}", list(members))
+            self.h5.write(f"fusionmode_inputtypes/{k}", CharMatrix(members))
 
     def write_rows(self, start: int, chunk: Mapping[tuple[str, str], npt.NDArray[np.float32]]) -> None:
         for (s, o) in self.spec.pairs:
             x = np.asarray(chunk[(s, o)], dtype=np.float32)
             if (s, o) in self.square:
-                x = tri_to_square(x, diagonal=np.nan).reshape(x.shape[0], -1)
+                x = tri_to_square(x, diagonal=np.nan)
             self.h5.write_rows(f"predicted_alltypes/{s}/{o}", start, x)
 
     def close(self) -> Path:
@@ -268,6 +272,38 @@ class Mat73Writer:
 def estimate_mat5_bytes(n_subjects: int, widths: Mapping[str, int], spec: OutputFile) -> int:
     """Bytes of the ``predicted_alltypes`` variable of one v5 file (float32)."""
     return sum(n_subjects * widths[o] * 4 for _, o in spec.pairs)
+
+
+#: Output formats each file extension stands for (lower case); the first one is the default.
+EXTENSION_FORMATS: dict[str, tuple[str, ...]] = {".npz": ("npz",), ".mat": ("mat", "mat73"),
+                                                 ".h5": ("mat73",), ".hdf5": ("mat73",)}
+FORMATS = ("mat", "mat73", "npz")
+
+
+def resolve_format(fmt: str | None, output: str | None) -> str:
+    """The output format: ``fmt`` when given, else the one ``output``'s extension names, else ``mat``.
+
+    Raises
+    ------
+    SpecError
+        For an unknown format, or an extension that contradicts ``fmt`` (a usage error).
+
+    >>> resolve_format(None, "out/{input}.npz"), resolve_format(None, "x.mat"), resolve_format("mat73", "x.mat")
+    ('npz', 'mat', 'mat73')
+    >>> resolve_format(None, "preds"), resolve_format(None, None)
+    ('mat', 'mat')
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise SpecError(f"unknown output format {fmt!r}", hint="use mat, mat73 or npz")
+    suffix = Path(output).suffix.lower() if output else ""
+    allowed = EXTENSION_FORMATS.get(suffix)
+    if fmt is None:
+        return allowed[0] if allowed else "mat"
+    if allowed is not None and fmt not in allowed:
+        want = {"npz": ".npz", "mat": ".mat", "mat73": ".mat (or .h5)"}[fmt]
+        raise SpecError(f"--format {fmt} does not match the output file extension {suffix!r} of -o {output}",
+                        hint=f"name the output *{want}, or drop --format to write {allowed[0]}")
+    return fmt
 
 
 def open_writer(fmt: str, spec: OutputFile, meta: FileMeta, n_subjects: int, widths: Mapping[str, int],

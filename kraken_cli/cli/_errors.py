@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from kraken_cli.engine.errors import KrakenError
 
-from ._console import err
+from ._console import err, print_json
 
 
 def format_error(exc: KrakenError) -> str:
@@ -29,17 +29,29 @@ def debug_enabled() -> bool:
 
 
 @contextlib.contextmanager
-def reporting_errors() -> Iterator[None]:
-    """Turn a KrakenError into a message on stderr and exit code 1 (2 for usage errors)."""
+def reporting_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn a KrakenError into a message on stderr and exit code 1 (2 for usage errors).
+
+    With ``as_json`` (the command's ``--json``) stdout also gets ``{"error", "hint", "exit_code"}``,
+    so a script reading stdout always gets JSON, on success and on failure alike.
+    """
     try:
         yield
     except KrakenError as exc:
         if debug_enabled():
             err.print_exception()
         err.print(format_error(exc), soft_wrap=True)  # paths and commands stay whole for copy and paste
+        if as_json:
+            print_json({"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
         raise typer.Exit(code=exc.exit_code) from None
+    except typer.BadParameter as exc:  # a usage error found by the command itself: typer prints it
+        if as_json:
+            print_json({"error": exc.format_message(), "hint": None, "exit_code": 2})
+        raise
     except KeyboardInterrupt:
         err.print("[bold red]Interrupted.[/] Files already complete stay; none was left half-written.")
+        if as_json:
+            print_json({"error": "interrupted", "hint": None, "exit_code": 130})
         raise typer.Exit(code=130) from None
 
 

@@ -64,8 +64,8 @@ HeatmapOpt = Annotated[
                  help="Draw the identifiability heatmap (per metric, source x target flavor) to this PNG."),
 ]
 FormatOpt = Annotated[Optional[OutFormat], typer.Option(
-    "--format", help="Output file format: mat (MATLAB v5), mat73 (MATLAB v7.3/HDF5) or npz "
-                     "[default: from the -o extension (.npz, .mat, .h5), else mat].")]
+    "--format", help="Output file format: mat (MATLAB v5), mat73 (MATLAB v7.3/HDF5) or npz. "
+                     "Default: from the -o extension (.npz, .mat, .h5), else mat.")]
 CacheDirOpt = Annotated[
     Optional[Path],
     typer.Option("--cache-dir", help="Folder of downloaded model files (default: $KRAKEN_DATA, $KRAKENCODER_DATA, or the user cache)."),

@@ -40,7 +40,7 @@ def adapt_command(
         kraken run -c model.pt -t model_ioxfm.npy -i FCcorr_fs86_hpf=new_subject.mat --adapter siteB.json -o out.mat
     """
     setup_logging(verbose, quiet)
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         from kraken_cli.engine.adapter import AdaptConfig, fit_adapter
 
         result = fit_adapter(AdaptConfig(

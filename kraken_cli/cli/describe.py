@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._console import out, print_json
+from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import HeatmapOpt, JsonOpt, QuietOpt, VerboseOpt
 from .app import app
@@ -32,7 +32,7 @@ def describe_command(
         kraken describe model.pt --record model_trainrecord.mat --heatmap heatmap.png
     """
     setup_logging(verbose, quiet)
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         from kraken_cli.engine.describe import describe_checkpoint, record_file_for_checkpoint
 
         desc = describe_checkpoint(checkpoint)
@@ -54,6 +54,14 @@ def describe_command(
         d = asdict(desc)
         d["heatmap"] = written
         print_json(d)
+        return
+    if quiet:  # the flavors (one per line), then the trained paths with --paths: no tables, for scripts
+        for row in desc.flavors:
+            print_path(row.name)
+        for src, dst in desc.paths if paths else []:
+            print_path(f"{src}->{dst}")
+        if written:
+            print_path(written)
         return
     from ._render import render_describe
 

@@ -32,7 +32,7 @@ def example_command(
         kraken example ./demo
     """
     setup_logging(verbose, quiet)
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         from kraken_cli.engine.example import run_example
 
         from ._train_display import TrainDisplay

@@ -74,7 +74,7 @@ def fetch_command(
         raise typer.BadParameter("give either --all or NAME.../--flavors, not both", param_hint="--all")
     from kraken_cli.engine import registry
 
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         cache = registry.default_cache_dir(cache_dir, os.environ)
         if list_only:
             statuses = registry.list_files(cache, names or [], flavors=flavor_list)

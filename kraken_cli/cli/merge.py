@@ -30,7 +30,7 @@ def merge_command(
         kraken merge model.pt newflavor_model.pt -o merged.pt
     """
     setup_logging(verbose, quiet)
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         from kraken_cli.engine.merge import merge_files
 
         merged = merge_files(checkpoints, output, prefer=str(prefer) if prefer else None, canonical=canonical)

@@ -67,7 +67,7 @@ def train_command(
     dist = _torchrun_spec()  # None unless launched by torchrun with more than one process
     follower = dist is not None and dist.rank != 0  # rank 0 alone logs, displays and writes
     setup_logging(verbose, quiet or follower)
-    with reporting_errors():
+    with reporting_errors(as_json=as_json):
         from kraken_cli.engine.training import TrainConfig
         from kraken_cli.engine.training.session import train_from_inputs
 

@@ -36,7 +36,8 @@ def test_format_error_message_and_hint() -> None:
 def test_every_error_class_has_its_exit_code(name: str) -> None:
     cls = getattr(errors, name)
     assert issubclass(cls, errors.KrakenError)
-    assert cls("x").exit_code == (2 if issubclass(cls, errors.SpecError) else 1)
+    expected = 130 if issubclass(cls, errors.TrainingInterrupted) else 2 if issubclass(cls, errors.SpecError) else 1
+    assert cls("x").exit_code == expected
 
 
 @pytest.mark.parametrize(("value", "on"), [("1", True), ("yes", True), ("", False), ("0", False), (None, False)])
@@ -164,8 +165,13 @@ def test_bad_adapt_mode_exit_2(tmp_path: Path, tiny: TinyModel) -> None:
 
 
 def test_stderr_only_for_errors(tmp_path: Path, tiny: TinyModel) -> None:
-    """An error never writes anything to stdout (which scripts parse), even with --json."""
-    res: Any = runner.invoke(app, ["run", *tiny.model_args(), "-i", f"{FC}={tmp_path / 'absent.mat'}", "--json"],
-                             env=NO_DEBUG)
+    """An error writes nothing to stdout (which scripts parse); with --json, only the JSON error object."""
+    import json
+
+    args = ["run", *tiny.model_args(), "-i", f"{FC}={tmp_path / 'absent.mat'}"]
+    res: Any = runner.invoke(app, args, env=NO_DEBUG)
+    assert res.exit_code == 1 and res.stdout == ""
+    res = runner.invoke(app, [*args, "--json"], env=NO_DEBUG)
     assert res.exit_code == 1
-    assert res.stdout == ""
+    assert json.loads(res.stdout) == {"error": f"input file {tmp_path / 'absent.mat'} not found",
+                                      "hint": "check the path given with -i FLAVOR=PATH", "exit_code": 1}

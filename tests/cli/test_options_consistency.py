@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 import pytest
+import typer
 from typer.models import ArgumentInfo, OptionInfo
 
 from kraken_cli.cli import _options
@@ -79,7 +80,7 @@ def command_params(command: str) -> list[Param]:
     hints = typing.get_type_hints(info.callback, include_extras=True)
     params = []
     for name, hint in hints.items():
-        if name == "return":
+        if name == "return" or hint is typer.Context:  # the Click context typer injects, not an option
             continue
         metas = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, (OptionInfo, ArgumentInfo))]
         assert metas, f"kraken {command}: parameter {name!r} is not declared with Annotated[..., typer.Option/Argument]"

@@ -18,7 +18,7 @@ from ._progress import make_progress
 from .app import app
 
 if TYPE_CHECKING:
-    from kraken_cli.engine.registry import CacheStatus, FetchedFile
+    from kraken_cli.engine.registry import CacheStatus, FetchedFile, VerifyStatus
 
 NamesArg = Annotated[
     Optional[list[str]],
@@ -35,6 +35,10 @@ FlavorsOpt = Annotated[
                  help="Also get the checkpoint and transform of these flavors (repeatable, or comma-separated)."),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Download again even when a verified copy is cached.")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Rehash the cached files (every cached one, or the NAMEs / --flavors / --all ones) against "
+                     "their published sha256 and report ok, mismatch or missing; download and delete nothing. "
+                     "Exit status 1 when any file mismatches.")]
 MirrorOpt = Annotated[
     Optional[list[str]],
     typer.Option("--mirror", metavar="URL", help="Base URL tried first, as URL/NAME (repeatable), "
@@ -49,6 +53,7 @@ def fetch_command(
     list_only: ListOpt = False,
     flavors: FlavorsOpt = None,
     force: ForceOpt = False,
+    verify: VerifyOpt = False,
     cache_dir: CacheDirOpt = None,
     mirror: MirrorOpt = None,
     verbose: VerboseOpt = False,
@@ -65,6 +70,7 @@ def fetch_command(
         kraken fetch                                  [dim]# the published model + 3 PCA transforms[/]
         kraken fetch --list                           [dim]# what can be fetched, and what is cached[/]
         kraken fetch --flavors SCifod2act_fs86_sift2  [dim]# a flavor's checkpoint and transform[/]
+        kraken fetch --verify                         [dim]# rehash every cached file[/]
         kraken fetch --all --cache-dir /data/kraken
         kraken fetch --mirror https://lab.example.org/kraken
     """
@@ -72,6 +78,9 @@ def fetch_command(
     flavor_list = [f.strip() for item in flavors or [] for f in item.split(",") if f.strip()]
     if all_files and (names or flavor_list):
         raise typer.BadParameter("give either --all or NAME.../--flavors, not both", param_hint="--all")
+    if verify and (list_only or force or mirror):
+        raise typer.BadParameter("--verify downloads nothing: give it without --list, --force or --mirror",
+                                 param_hint="--verify")
     from kraken_cli.engine import registry
 
     with reporting_errors(as_json=as_json):
@@ -80,6 +89,14 @@ def fetch_command(
             statuses = registry.list_files(cache, names or [], flavors=flavor_list)
             _render_list(statuses, cache, as_json=as_json, quiet=quiet)
             return
+        if verify:
+            checked = registry.verify_cached(cache, names or [], all_files=all_files, flavors=flavor_list)
+    if verify:
+        _render_verified(checked, cache, as_json=as_json, quiet=quiet)
+        if any(v.status == "mismatch" for v in checked):
+            raise typer.Exit(1)
+        return
+    with reporting_errors(as_json=as_json):
         fetched = registry.fetch(names or [], cache_dir=cache, all_files=all_files, flavors=flavor_list,
                                  mirrors_first=mirror or [], force=force, progress=make_progress(quiet, as_json, in_bytes=True))
     _render_fetched(fetched, cache, as_json=as_json, quiet=quiet)
@@ -106,6 +123,30 @@ def _render_list(statuses: list[CacheStatus], cache: os.PathLike[str], *, as_jso
     out.print(table)
     n = sum(s.cached for s in statuses)
     err.print(f"[dim]{n} of {len(statuses)} cached; `kraken fetch NAME` downloads one.[/]")
+
+
+def _render_verified(checked: list[VerifyStatus], cache: os.PathLike[str], *, as_json: bool,
+                     quiet: bool) -> None:
+    if as_json:
+        print_json([{"name": v.entry.name, "kind": v.entry.kind, "path": str(v.path), "status": v.status,
+                     "sha256": v.entry.sha256} for v in checked])
+        return
+    counts = {k: sum(v.status == k for v in checked) for k in ("ok", "mismatch", "missing")}
+    if quiet:  # only what needs attention
+        for v in checked:
+            if v.status == "mismatch":
+                err.print(f"mismatch: {escape(str(v.path))}")
+        return
+    table = Table(title=f"Verified files (cache: {escape(str(cache))})", title_justify="left", header_style="bold")
+    table.add_column("name", overflow="fold")
+    table.add_column("kind")
+    table.add_column("status", justify="center")
+    style = {"ok": "[green]ok[/]", "mismatch": "[red]mismatch[/]", "missing": "[dim]missing[/]"}
+    for v in checked:
+        table.add_row(escape(v.entry.name), v.entry.kind, style[v.status])
+    out.print(table)
+    err.print(f"[dim]{counts['ok']} ok, {counts['mismatch']} mismatch, {counts['missing']} missing"
+              + ("; `kraken fetch --force NAME` downloads a mismatched file again.[/]" if counts["mismatch"] else ".[/]"))
 
 
 def _render_fetched(fetched: list[FetchedFile], cache: os.PathLike[str], *, as_json: bool,

@@ -4,17 +4,27 @@ A file is written to ``NAME.incomplete`` and resumed from there with an HTTP ``R
 a dropped connection or an earlier interrupted run (restarted when a server ignores ``Range``). Its
 sha256 is checked before it is renamed into place, atomically. The digests of verified files are
 remembered in ``.kraken-digests.json`` beside them, keyed by size and mtime, so that a cached file is
-hashed once.
+hashed once. Each record carries an HMAC-SHA256 under a per-user secret key kept outside the cache
+(:func:`digest_key`), so a record written by hand (or copied from elsewhere) is not trusted: the file
+is hashed again. A file that rots while keeping its size and mtime is only found by rehashing
+(``kraken fetch --verify``).
+
+Every download is bounded: it stops once more bytes arrive than the file has (the registry size, else
+the server's Content-Length, else :data:`MAX_DOWNLOAD_BYTES`, ``$KRAKEN_MAX_DOWNLOAD_BYTES``), and
+once it has taken longer than :data:`DOWNLOAD_DEADLINE_S` seconds (``$KRAKEN_DOWNLOAD_DEADLINE``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
 import re
+import secrets
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +40,37 @@ log = logging.getLogger("kraken_cli.engine.registry")
 DIGEST_FILE = ".kraken-digests.json"
 PARTIAL_SUFFIX = ".incomplete"
 _MAX_ATTEMPTS = 4  # per URL: the first request plus resumes after dropped connections
+#: Most bytes a download may receive when neither the registry nor the server gives a size.
+MAX_DOWNLOAD_BYTES = 20 * 1024**3
+MAX_BYTES_ENV = "KRAKEN_MAX_DOWNLOAD_BYTES"
+#: Seconds one file's download may take in all (every mirror and resume together).
+DOWNLOAD_DEADLINE_S = 3600.0
+DEADLINE_ENV = "KRAKEN_DOWNLOAD_DEADLINE"
+#: Path of the secret key that authenticates digest records (default: in the user state folder).
+DIGEST_KEY_ENV = "KRAKEN_DIGEST_KEY_FILE"
+
+
+def _env_number(var: str, default: float) -> float:
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise FetchError(f"${var} must be a positive number, got {text!r}", hint=f"unset {var} for the default")
+    return value
+
+
+def max_download_bytes() -> int:
+    """The size cap for a download of unknown size (``$KRAKEN_MAX_DOWNLOAD_BYTES``, default 20 GiB)."""
+    return int(_env_number(MAX_BYTES_ENV, MAX_DOWNLOAD_BYTES))
+
+
+def download_deadline() -> float:
+    """Seconds one file's download may take (``$KRAKEN_DOWNLOAD_DEADLINE``, default 3600)."""
+    return _env_number(DEADLINE_ENV, DOWNLOAD_DEADLINE_S)
 
 
 # --------------------------------------------------------------------------- digests
@@ -42,6 +83,53 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def digest_key_path() -> Path:
+    """Where the digest key lives: ``$KRAKEN_DIGEST_KEY_FILE``, else the user state folder of kraken."""
+    given = os.environ.get(DIGEST_KEY_ENV, "")
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("kraken", appauthor=False)) / "digest-key"
+
+
+def digest_key() -> bytes | None:
+    """The per-user secret that authenticates digest records, created (mode 0600) on first use.
+
+    None when it can be neither read nor created: then no record is trusted and every cached file is
+    hashed before use.
+    """
+    path = digest_key_path()
+    for _ in range(2):
+        try:
+            data = path.read_bytes().strip()
+            if len(data) >= 32:
+                return data
+            log.warning("the digest key %s is too short; cached files are hashed before use", path)
+            return None
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.debug("cannot read the digest key %s: %s", path, exc)
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue  # created by another process meanwhile: read it
+        except OSError as exc:
+            log.debug("cannot create the digest key %s: %s", path, exc)
+            return None
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_hex(32).encode())
+    return None
+
+
+def _record_mac(key: bytes, name: str, size: int, mtime_ns: int, digest: str) -> str:
+    msg = "\0".join(("kraken-digest/1", name, str(size), str(mtime_ns), digest)).encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
 def _read_digests(folder: Path) -> dict[str, Any]:
@@ -58,24 +146,47 @@ def remember_digest(path: Path, digest: str) -> None:
     from .io._atomic import atomic_path
 
     folder = path.parent
+    key = digest_key()
+    if key is None:
+        return
     try:
         st = path.stat()
         data = _read_digests(folder)
-        data[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        data[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest,
+                           "mac": _record_mac(key, path.name, st.st_size, st.st_mtime_ns, digest)}
         with atomic_path(folder / DIGEST_FILE) as tmp:
             tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
     except (OSError, OutputError) as exc:
         log.debug("could not record the digest of %s: %s", path, exc)
 
 
-def has_digest(path: Path, sha256: str, size: int | None = None) -> bool:
-    """True when ``path`` has this sha256; hashes only when the digest cache has no record of its size+mtime."""
+def _trusted_digest(path: Path, st: os.stat_result) -> str | None:
+    """The recorded sha256 of ``path`` when a record matches its size and mtime and carries a valid MAC."""
+    rec = _read_digests(path.parent).get(path.name)
+    if not (isinstance(rec, dict) and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns):
+        return None
+    digest, mac = rec.get("sha256"), rec.get("mac")
+    if not (isinstance(digest, str) and isinstance(mac, str)):
+        return None
+    key = digest_key()
+    if key is None or not hmac.compare_digest(mac, _record_mac(key, path.name, st.st_size, st.st_mtime_ns, digest)):
+        log.info("the digest record of %s is not authentic; hashing the file", path.name)
+        return None
+    return digest
+
+
+def has_digest(path: Path, sha256: str, size: int | None = None, *, rehash: bool = False) -> bool:
+    """True when ``path`` has this sha256.
+
+    Hashes only when the digest cache has no authentic record (valid MAC) of its size+mtime, or
+    always with ``rehash`` (which finds a file that changed but kept its size and mtime).
+    """
     st = path.stat()
     if size is not None and st.st_size != size:
         return False
-    rec = _read_digests(path.parent).get(path.name)
-    if isinstance(rec, dict) and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns:
-        return rec.get("sha256") == sha256
+    known = None if rehash else _trusted_digest(path, st)
+    if known is not None:
+        return known == sha256
     log.info("verifying the sha256 of %s", path.name)
     digest = file_sha256(path)
     remember_digest(path, digest)
@@ -143,10 +254,13 @@ def download_file(name: str, sha256: str, urls: Sequence[str], cache: Path, *, s
         own = client is None
         http = make_client() if client is None else client
         failures: list[tuple[str, _MirrorFailure]] = []
+        deadline = time.monotonic() + download_deadline()
         try:
             for url in urls:
+                if failures and failures[-1][1].kind == "deadline":
+                    break
                 try:
-                    _download_from(http, url, name, sha256, size, part, progress)
+                    _download_from(http, url, name, sha256, size, part, progress, deadline)
                 except _MirrorFailure as fail:
                     log.info("%s: %s", url, fail.detail)
                     failures.append((url, fail))
@@ -166,7 +280,7 @@ def download_file(name: str, sha256: str, urls: Sequence[str], cache: Path, *, s
 
 
 def _download_from(client: httpx.Client, url: str, name: str, sha256: str, size: int | None, part: Path,
-                   progress: Progress) -> None:
+                   progress: Progress, deadline: float) -> None:
     """Fill ``part`` from ``url`` (resuming, retrying dropped connections), then check size and sha256."""
     import httpx
 
@@ -174,12 +288,13 @@ def _download_from(client: httpx.Client, url: str, name: str, sha256: str, size:
     attempt = 0
     while True:
         attempt += 1
+        _check_deadline(deadline)
         offset = part.stat().st_size if part.exists() else 0
         if size is not None and offset > size:
             part.unlink()
             offset = 0
         try:
-            _stream_once(client, url, name, size, part, offset, progress)
+            _stream_once(client, url, name, size, part, offset, progress, deadline)
         except _Restart:
             part.unlink(missing_ok=True)
             if attempt < _MAX_ATTEMPTS:
@@ -215,8 +330,13 @@ def _download_from(client: httpx.Client, url: str, name: str, sha256: str, size:
         raise _MirrorFailure("hash", f"sha256 {digest[:16]}... differs from the published {sha256[:16]}...")
 
 
+def _check_deadline(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise _MirrorFailure("deadline", f"stopped after {download_deadline():g} s (${DEADLINE_ENV})")
+
+
 def _stream_once(client: httpx.Client, url: str, name: str, size: int | None, part: Path, offset: int,
-                 progress: Progress) -> None:
+                 progress: Progress, deadline: float) -> None:
     """One GET of ``url`` written to ``part`` from byte ``offset`` (a Range request when > 0)."""
     headers = {"Accept-Encoding": "identity"}
     if offset:
@@ -237,16 +357,33 @@ def _stream_once(client: httpx.Client, url: str, name: str, size: int | None, pa
             r.raise_for_status()
             raise _Restart  # a 2xx/3xx that is not the file
         length = r.headers.get("Content-Length", "")
-        total = size if size is not None else (offset + int(length) if length.isdigit() else None)
+        announced = offset + int(length) if length.isdigit() else None
+        if size is not None and announced is not None and announced > size:
+            if offset:
+                raise _Restart
+            raise _MirrorFailure("size", f"the server announces {announced} bytes, the file has {size}")
+        total = size if size is not None else announced
+        limit = total if total is not None else max_download_bytes()
         progress.start(name, total)
         if offset:
             progress.advance(offset)
-        with open(part, mode) as fh:
-            for chunk in r.iter_bytes():  # as received: nothing buffered is lost if the connection drops
-                fh.write(chunk)
-                progress.advance(len(chunk))
-            fh.flush()
-            os.fsync(fh.fileno())
+        got = offset
+        try:
+            with open(part, mode) as fh:
+                for chunk in r.iter_bytes():  # as received: nothing buffered is lost if the connection drops
+                    got += len(chunk)
+                    if got > limit:
+                        raise _MirrorFailure("size", f"received more than {limit} bytes"
+                                             + ("" if total is not None else f" (${MAX_BYTES_ENV})"))
+                    fh.write(chunk)
+                    progress.advance(len(chunk))
+                    _check_deadline(deadline)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except _MirrorFailure as fail:
+            if fail.kind == "size":
+                part.unlink(missing_ok=True)  # a body that does not end is no start to resume from
+            raise
 
 
 @contextlib.contextmanager
@@ -294,6 +431,10 @@ def _same_file(fh: Any, path: Path) -> bool:
 
 
 _HINTS = {
+    "deadline": f"the download took longer than ${DEADLINE_ENV} seconds (default {DOWNLOAD_DEADLINE_S:g}); "
+                "run again to resume, raise the limit, or use a faster mirror with --mirror URL",
+    "size": f"the mirror sent more bytes than the file has (deleted); try another mirror with --mirror URL, "
+            f"or raise ${MAX_BYTES_ENV} for a file of unknown size",
     "hash": "the mirror served a different file (deleted); try again later, or another mirror with --mirror URL",
     "not_found": "the file has moved: upgrade kraken for an updated registry, or give a mirror with --mirror URL",
     "connect": "check the network connection and proxy settings (HTTPS_PROXY); offline, copy the file into {cache}",
@@ -311,10 +452,14 @@ def _failure_error(name: str, failures: list[tuple[str, _MirrorFailure]], cache:
         headline = "no connection to any mirror (no network?)"
     elif kinds == {"timeout"}:
         headline = "every mirror timed out"
+    elif "deadline" in kinds:
+        headline = "the download took too long"
     elif "hash" in kinds:
         headline = "the downloaded file does not match its published sha256"
+    elif "size" in kinds:
+        headline = "a mirror sent more data than the file has"
     else:
         headline = "every mirror failed"
     details = "\n".join(f"  {url}: {f.detail}" for url, f in failures)
-    key = next((k for k in ("hash", "not_found", "connect", "timeout") if k in kinds), "timeout")
+    key = next((k for k in ("deadline", "hash", "size", "not_found", "connect", "timeout") if k in kinds), "timeout")
     return FetchError(f"could not download {name}: {headline}\n{details}", hint=_HINTS[key].format(cache=cache))

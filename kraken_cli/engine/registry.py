@@ -248,6 +248,40 @@ def verify_file(entry: RegistryEntry, path: str | os.PathLike[str]) -> bool:
     return has_digest(Path(path), entry.sha256, entry.size)
 
 
+@dataclass(frozen=True, slots=True)
+class VerifyStatus:
+    """The result of rehashing one cached file: ``ok``, ``mismatch`` or ``missing``."""
+
+    entry: RegistryEntry
+    path: Path
+    status: str
+
+
+def verify_cached(cache_dir: str | os.PathLike[str], names: Sequence[str] = (), *, all_files: bool = False,
+                  flavors: Sequence[str] = (), registry: Registry | None = None) -> list[VerifyStatus]:
+    """Rehash cached registry files against their published sha256 (``kraken fetch --verify``).
+
+    With no names, flavors or ``all_files``: every registry file present in the cache; otherwise the
+    selected ones, a file not in the cache being ``missing``. Deletes nothing; the digest records of
+    the rehashed files are renewed.
+    """
+    reg = registry if registry is not None else load_registry()
+    cache = Path(cache_dir)
+    if names or flavors or all_files:
+        entries = select_files(names, all_files=all_files, flavors=flavors, registry=reg)
+    else:
+        entries = [e for e in reg if (cache / e.name).is_file()]
+    out = []
+    for e in entries:
+        path = cache / e.name
+        if not path.is_file():
+            out.append(VerifyStatus(e, path, "missing"))
+            continue
+        ok = has_digest(path, e.sha256, e.size, rehash=True)
+        out.append(VerifyStatus(e, path, "ok" if ok else "mismatch"))
+    return out
+
+
 # --------------------------------------------------------------------------- name resolution
 
 
@@ -523,6 +557,7 @@ __all__ = [
     "FetchedFile",
     "Registry",
     "RegistryEntry",
+    "VerifyStatus",
     "default_cache_dir",
     "default_model_files",
     "download",
@@ -535,5 +570,6 @@ __all__ = [
     "mirror_urls",
     "resolve_file",
     "select_files",
+    "verify_cached",
     "verify_file",
 ]

@@ -4,10 +4,15 @@ A *flavor* is one connectivity type such as ``FCcorr_fs86_hpf``. Canonicalizatio
 original's rules (UPSTREAM 9.2) with kraken's fixes (DESIGN 4, 5): every name in the flavor
 database is a fixed point (``SCifod2act_fs86_sift2`` stays as it is), the ``coco*`` atlases are
 known, and an unknown flavor is accepted only when its group is given (``myflavor@SC``).
+The rules read whole ``_``-separated parts, never substrings: a part that is not an atlas,
+measure, filter, processing step or group makes the name unknown (a typo such as
+``FCcorrzz_fs86_hpf`` is an error with a "did you mean" hint, not ``FCcorr_fs86_hpf``); only
+file names may carry leading labels and an extension (``mydata_shen268_FCpcorr_hpf.mat``).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -106,57 +111,123 @@ def group_of(name: str) -> str | None:
     return None
 
 
-def _canonical_parts(name: str) -> str | None:
-    """Rule-based canonical name (UPSTREAM 9.2 with the sift2 fix), or None if any part is unknown."""
-    low = name.lower()
-    atlas = atlas_of(name)
-    if atlas is None:
-        return None
-    gsr = "gsr" in low
-    if "fccorr" in low or "fccov" in low:
-        measure, kind = "FCcorr", "FC"
-    elif "pcorr" in low:
-        measure, kind = "FCpcorr", "FC"
-    elif "sdstream" in low:
-        measure, kind = "SCsdstream", "SC"
-    elif "ifod2act" in low:
-        measure, kind = "SCifod2act", "SC"
-    else:
-        return None
-    if kind == "FC":
-        filt = next((f for f in ("hpf", "bpf", "nofilt") if f in low), None)
-        if filt is None:
-            return None
-        return f"{measure}_{atlas}_{filt}{'gsr' if gsr else ''}"
-    if re.search(r"sift2_?volnorm", low):
-        proc = "sift2volnorm"
-    elif "volnorm" in low:
-        proc = "volnorm"
-    elif re.search(r"sift2_?count", low) or low.endswith("_sift2") or "_sift2_" in low:
-        proc = "sift2"  # kraken fix: the flavor database and released files say sift2
-    elif "_count" in low:
-        proc = "count"
-    else:
-        return None
-    if re.search(r"volnorm_?icv", low):
-        proc = proc.replace("volnorm", "volnormicv")
-    return f"{measure}_{atlas}_{proc}"
+_ATLAS_TOKEN = re.compile(r"fs86|shen268|coco[a-z]*\d+")
+_MEASURES = {"fccorr": ("FCcorr", False), "fccov": ("FCcorr", False), "fccorrgsr": ("FCcorr", True),
+             "fccovgsr": ("FCcorr", True), "pcorr": ("FCpcorr", False), "fcpcorr": ("FCpcorr", False),
+             "sdstream": ("SCsdstream", False), "scsdstream": ("SCsdstream", False),
+             "ifod2act": ("SCifod2act", False), "scifod2act": ("SCifod2act", False)}
+_FILTER_TOKEN = re.compile(r"(hpf|bpf|nofilt)(gsr)?")
+_PROC_TOKENS = ("sift2", "count", "volnorm", "icv", "sift2count", "sift2volnorm", "volnormicv", "sift2volnormicv")
+#: joined processing parts -> canonical processing (kraken fix: sift2count is the database's sift2)
+_PROCS = {"count": "count", "sift2": "sift2", "sift2count": "sift2", "volnorm": "volnorm",
+          "sift2volnorm": "sift2volnorm", "volnormicv": "volnormicv", "sift2volnormicv": "sift2volnormicv"}
+_FILE_EXT = re.compile(r"\.(mat|npy|npz|h5|hdf5|tsv|csv|txt|pt)$|\.$", re.IGNORECASE)
 
 
-def canonical_name(name: str) -> str | None:
-    """Canonical flavor name, or None when the name cannot be canonicalized.
+def _parse_parts(name: str, *, file_name: bool) -> tuple[str | None, str]:
+    """Canonical name from the ``_``-separated parts of ``name``, or (None, the problem).
 
-    Names in the flavor database and latent names are fixed points.
-
-    >>> canonical_name("fs86_hpf_FCcov"), canonical_name("SCifod2act_fs86_sift2")
-    ('FCcorr_fs86_hpf', 'SCifod2act_fs86_sift2')
+    Every part must be an atlas, a measure, an FC filter (with ``gsr``), an SC processing step or a
+    group (``FC``/``SC``), each at most once; a part with anything else in it (``FCcorrzz``,
+    ``typo``) makes the name unknown instead of being dropped. In a file name, leading labels
+    before the first flavor part (``mydata_``, ``sub-01_``) and the extension are allowed.
     """
+    m = _FILE_EXT.search(name)
+    if m is not None:
+        file_name = True
+        name = name[:m.start()]
+    parts = [p for p in re.split(r"[_.]" if file_name else r"_", name) if p]
+    atlas: set[str] = set()
+    measure: set[str] = set()
+    filt: set[str] = set()
+    gsr = False
+    procs: list[str] = []
+    groups: set[str] = set()
+    started = False
+    for part in parts:
+        low = part.lower()
+        if _ATLAS_TOKEN.fullmatch(low):
+            atlas.add(atlas_of(low) or low)
+        elif low in _MEASURES:
+            meas, g = _MEASURES[low]
+            measure.add(meas)
+            gsr = gsr or g
+        elif (fm := _FILTER_TOKEN.fullmatch(low)) is not None:
+            filt.add(fm.group(1))
+            gsr = gsr or fm.group(2) is not None
+        elif low == "gsr":
+            gsr = True
+        elif low in _PROC_TOKENS:
+            procs.append(low)
+        elif low in ("fc", "sc"):
+            groups.add(low.upper())
+        elif file_name and not started:
+            continue  # a leading label of a file name, e.g. "mydata_" or "sub-01_"
+        else:
+            return None, f"part {part!r} is not an atlas, measure, filter or processing step kraken knows"
+        started = True
+    if len(atlas) != 1:
+        return None, ("it names no known atlas" if not atlas else f"it names several atlases {sorted(atlas)}")
+    if len(measure) != 1:
+        return None, ("it names no known measure" if not measure
+                      else f"it names several measures {sorted(measure)}")
+    (meas,) = measure
+    (atl,) = atlas
+    kind = meas[:2]
+    if groups and groups != {kind}:
+        return None, f"its group {'/'.join(sorted(groups))} contradicts the measure {meas}"
+    if kind == "FC":
+        if procs:
+            return None, f"the SC processing {'_'.join(procs)!r} does not apply to the FC measure {meas}"
+        if len(filt) != 1:
+            return None, ("it names no FC filter (hpf, bpf or nofilt)" if not filt
+                          else f"it names several filters {sorted(filt)}")
+        return f"{meas}_{atl}_{next(iter(filt))}{'gsr' if gsr else ''}", ""
+    if filt or gsr:
+        return None, f"an FC filter or gsr does not apply to the SC measure {meas}"
+    proc = _PROCS.get("".join(procs))
+    if proc is None:
+        return None, ("it names no SC processing (count, sift2, volnorm, sift2volnorm)" if not procs
+                      else f"the SC processing {'_'.join(procs)!r} is not one kraken knows")
+    return f"{meas}_{atl}_{proc}", ""
+
+
+def _strip_brackets(name: str) -> str:
     name = name.strip()
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
+    return name
+
+
+def canonical_name(name: str, *, file_name: bool = False) -> str | None:
+    """Canonical flavor name, or None when the name cannot be canonicalized.
+
+    Names in the flavor database and latent names are fixed points. A name with an unknown part
+    (``FCcorrzz_fs86_hpf``, ``FCcorr_fs86_hpf_gsr_typo``) is None rather than the flavor its
+    known parts spell. ``file_name=True`` (implied by a data-file extension such as ``.mat``)
+    also allows leading labels, as in ``mydata_shen268_FCpcorr_hpf.mat``.
+
+    >>> canonical_name("fs86_hpf_FCcov"), canonical_name("SCifod2act_fs86_sift2")
+    ('FCcorr_fs86_hpf', 'SCifod2act_fs86_sift2')
+    >>> canonical_name("FCcorrzz_fs86_hpf") is None
+    True
+    """
+    name = _strip_brackets(name)
     if name in flavor_database() or is_latent_name(name):
         return name
-    return _canonical_parts(name)
+    return _parse_parts(name, file_name=file_name)[0]
+
+
+def unknown_flavor_error(name: str) -> FlavorError:
+    """The :class:`FlavorError` for a name that is no known flavor: what is wrong, and the nearest names."""
+    raw = _strip_brackets(name)
+    problem = _parse_parts(raw, file_name=False)[1] or "it is not a flavor kraken knows"
+    close = difflib.get_close_matches(raw, list(flavor_database()), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? Or, f" if close else "F"
+    return FlavorError(
+        f"unknown flavor {raw!r}: {problem}",
+        hint=hint + f"or a custom parcellation give its group, e.g. -i {raw}@SC=PATH or {raw}@FC=PATH",
+    )
 
 
 def resolve_flavor(name: str, group: str | None = None) -> Flavor:
@@ -180,10 +251,7 @@ def resolve_flavor(name: str, group: str | None = None) -> Flavor:
     canon = canonical_name(raw)
     if canon is None:
         if group is None:
-            raise FlavorError(
-                f"unknown flavor {raw!r}: its atlas or measure is not one kraken knows",
-                hint=f"for a custom parcellation give its group, e.g. -i {raw}@SC=PATH or {raw}@FC=PATH",
-            )
+            raise unknown_flavor_error(raw)
         return Flavor(raw, group, atlas_of(raw), None)
     db = flavor_database().get(canon)
     atlas = db["atlas"] if db else atlas_of(canon)

@@ -133,3 +133,31 @@ def test_spec_path_round_trips(path: str) -> None:
     s = FlavorSpec.parse(f"FCcorr_fs86_hpf={path}")
     assert s.flavor == "FCcorr_fs86_hpf"
     assert s.path == path
+
+
+@pytest.mark.parametrize("typo", ["FCcorrzz_fs86_hpf", "FCcorr_fs86_hpf_gsr_typo", "FCcorr_fs86_hpfx",
+                                  "SCifod2act_fs86_volnorm_extra", "FCcorr_fs86_shen268_hpf", "FCcorr_fs86_hpf_sift2"])
+def test_a_name_with_an_unknown_or_contradicting_part_is_not_canonicalized(typo: str) -> None:
+    """Rules read whole parts: dropping an unknown part must not reach another flavor (issue 13)."""
+    from kraken_cli.engine.errors import FlavorError
+    from kraken_cli.engine.flavors import canonical_name, resolve_flavor
+
+    assert canonical_name(typo) is None
+    with pytest.raises(FlavorError, match="unknown flavor"):
+        resolve_flavor(typo)
+
+
+@pytest.mark.parametrize("name,canon", [("fs86_hpf_FCcov", "FCcorr_fs86_hpf"), ("FCcorr_fs86_hpf_gsr", "FCcorr_fs86_hpfgsr"),
+                                        ("SCifod2act_fs86_sift2_count", "SCifod2act_fs86_sift2"),
+                                        ("SCsdstream_coco439_volnorm_icv", "SCsdstream_coco439_volnormicv")])
+def test_names_of_known_parts_in_any_order_still_canonicalize(name: str, canon: str) -> None:
+    from kraken_cli.engine.flavors import canonical_name
+
+    assert canonical_name(name) == canon
+
+
+def test_file_names_may_carry_labels_and_extension() -> None:
+    from kraken_cli.engine.flavors import canonical_name
+
+    assert canonical_name("mydata_shen268_FCpcorr_hpf.mat") == "FCpcorr_shen268_hpf"
+    assert canonical_name("sub-01_fs86_FCcorr_hpf.npy", file_name=True) == "FCcorr_fs86_hpf"

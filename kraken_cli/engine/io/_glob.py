@@ -109,7 +109,7 @@ def _flavor_from_pattern(pattern: str) -> Flavor:
     stem = plain.split(".")[0] if "." in plain else plain
     if is_latent_name(stem):
         return Flavor(stem)
-    canon = canonical_name(plain) or canonical_name(stem)
+    canon = canonical_name(plain, file_name=True) or canonical_name(stem, file_name=True)
     if canon is None:
         raise SpecError(f"cannot tell the flavor of the files {pattern!r} from their names: "
                         "give it as 'FLAVOR=PATTERN'",

@@ -14,6 +14,7 @@ from .adapt import load_adapter
 from .connectome import Cohort
 from .errors import FlavorError, SpecError
 from .flavors import FlavorSpec, is_latent_name, match_flavor
+from .io._atomic import committed_together, refuse_overwriting
 from .io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
 from .predict import KrakenModel, RunOptions, RunPlan, load_model
 from .progress import NULL_PROGRESS, Progress
@@ -191,6 +192,10 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
     fmt = resolve_format(config.fmt, config.output)  # a usage error before any file is read
     specs = [FlavorSpec.parse(s) for s in config.inputs]
+    extra_outputs = {"--metrics-csv": config.metrics_csv, "--heatmap": config.heatmap}
+    given_inputs = [*(s.path for s in specs), *(FlavorSpec.parse(a).path for a in config.adapt_source),
+                    *config.checkpoints, *config.transforms, config.adapter, config.subjects, config.split_file]
+    refuse_overwriting(extra_outputs, given_inputs)
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
     cohort = select_subjects(load_cohort(specs), config.subjects, config.split_file, config.split)
@@ -202,9 +207,11 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     if config.output:
         files = expand_template(config.output, plan.sources, plan.outputs)
         input_files = [cohort.sources[f].file for f in cohort.flavors]
-        check_outputs(files, fmt, cohort.n_subjects, widths, input_files)
+        check_outputs(files, fmt, cohort.n_subjects, widths, input_files, square=config.square)
     elif not config.evaluate:
         log.warning("no -o/--output given: predictions are computed but not saved")
+    refuse_overwriting([*(("-o", str(f.path)) for f in files), *extra_outputs.items()],
+                       [*given_inputs, *ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
     prepare_adaptation(model, cohort, plan, config)
 
     truth_of = {o: f for o in plan.outputs if o != "encoded"
@@ -218,38 +225,42 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     meta = FileMeta(subjects=cohort.subjects, checkpoint=checkpoint_label, recordfile="",
                     inputfiles=[cohort.sources[f].file for f in cohort.flavors],
                     fusion_members={g.name: list(g.members) for g in plan.groups})
+    with committed_together():  # every output of the run appears at the end, or none does
+        written = _write_predictions(model, cohort, plan, config, fmt, files, meta, widths, progress, collected)
+        result = RunResult(
+            inputs=[InputSummary(f, cohort.sources[f].file, cohort.n_subjects, cohort.sources[f].n_features,
+                                 cohort.sources[f].flavor.atlas) for f in cohort.flavors],
+            n_subjects=cohort.n_subjects, checkpoint=checkpoint_label, files=written,
+            adaptations=[a.summary() for a in plan.adaptations.values()],
+            plan_sources=plan.sources, plan_outputs=plan.outputs)
+        if eval_pairs:
+            result.metrics = evaluate(model, cohort, truth_of, collected, config.demean)
+            from .evaluation import write_evaluation
+
+            result.files += write_evaluation(result.metrics, config.metrics_csv, config.heatmap,
+                                             title=Path(checkpoint_label).name)
+    return result
+
+
+def _write_predictions(model: KrakenModel, cohort: Cohort, plan: RunPlan, config: RunConfig, fmt: str,
+                       files: Sequence[OutputFile], meta: FileMeta, widths: Mapping[str, int], progress: Progress,
+                       collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]]) -> list[Path]:
+    """Predict chunk by chunk into every output file (and ``collected`` for evaluation)."""
     writers: list[Any] = []
-    written: list[Path] = []
     try:
         for f in files:
             writers.append(open_writer(fmt, f, meta, cohort.n_subjects, widths, square=config.square))
         for start, chunk in model.iter_predictions(cohort, plan, config.options, progress):
             for w in writers:
                 w.write_rows(start, chunk)
-            for p in eval_pairs:
+            for p in collected:
                 collected[p].append(chunk[p])
             del chunk  # before the next chunk is computed: one chunk in memory at a time
-        for w in writers:
-            written.append(w.close())
+        return [w.close() for w in writers]
     except BaseException:
         for w in writers:
             w.abort()
-        for done in written:  # no partial set of outputs: files already finished by this run go too
-            Path(done).unlink(missing_ok=True)
         raise
-    result = RunResult(
-        inputs=[InputSummary(f, cohort.sources[f].file, cohort.n_subjects, cohort.sources[f].n_features,
-                             cohort.sources[f].flavor.atlas) for f in cohort.flavors],
-        n_subjects=cohort.n_subjects, checkpoint=checkpoint_label, files=written,
-        adaptations=[a.summary() for a in plan.adaptations.values()],
-        plan_sources=plan.sources, plan_outputs=plan.outputs)
-    if eval_pairs:
-        result.metrics = evaluate(model, cohort, truth_of, collected, config.demean)
-        from .evaluation import write_evaluation
-
-        result.files += write_evaluation(result.metrics, config.metrics_csv, config.heatmap,
-                                         title=Path(checkpoint_label).name)
-    return result
 
 
 def evaluate(model: KrakenModel, cohort: Cohort, truth_of: Mapping[str, str],

@@ -3,12 +3,20 @@
 Outputs get the mode ``open()`` would give them (``0666 & ~umask``), the folder is fsynced after the
 rename, and stale ``.NAME.HOST-PID.<random>.part`` siblings left by a killed writer are removed by the
 next writer of the same target.
+
+Several files of one command are committed together: inside :func:`committed_together`,
+``atomic_path`` leaves each finished file under its temporary name, and the renames all happen
+at the end, with SIGINT/SIGTERM held back, so an interrupt or error leaves every file that
+existed before exactly as it was (no mix of this run's and the previous run's outputs).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import errno
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -108,12 +116,70 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class _Batch:
+    """Finished temporary files of one :func:`committed_together` block, waiting for their renames."""
+
+    def __init__(self) -> None:
+        self.staged: list[tuple[Path, Path]] = []
+
+    def discard(self) -> None:
+        for tmp, _ in self.staged:
+            tmp.unlink(missing_ok=True)
+        self.staged.clear()
+
+    def commit(self) -> None:
+        """Rename every staged file into place, SIGINT/SIGTERM held back until all are done."""
+        held = {signal.SIGINT, signal.SIGTERM}
+        blocked = hasattr(signal, "pthread_sigmask")
+        if blocked:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            for tmp, final in self.staged:
+                os.replace(tmp, final)
+            for folder in dict.fromkeys(final.parent for _, final in self.staged):
+                _fsync_dir(folder)
+            self.staged.clear()
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"could not move the outputs into place: {exc}",
+                              hint="check free disk space and permissions") from exc
+        finally:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+_BATCH: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar("kraken_output_batch", default=None)
+
+
+@contextlib.contextmanager
+def committed_together() -> Iterator[None]:
+    """Commit every file written through :func:`atomic_path` in this block at its end, or none.
+
+    On an exception (an error, Ctrl-C, SIGTERM) inside the block, the finished temporaries are
+    removed and no target is touched: files from an earlier run stay byte for byte.
+    Blocks nest: an inner block joins the outer one.
+    """
+    if _BATCH.get() is not None:
+        yield
+        return
+    batch = _Batch()
+    token = _BATCH.set(batch)
+    try:
+        yield
+    except BaseException:
+        batch.discard()
+        raise
+    finally:
+        _BATCH.reset(token)
+    batch.commit()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success fsync it and rename it into place.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and ``path``
-    is left untouched.
+    is left untouched. Inside :func:`committed_together` the rename waits for the block's end.
     """
     final = Path(path)
     folder = final.parent if str(final.parent) else Path(".")
@@ -130,6 +196,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp_path, file_mode())
+        batch = _BATCH.get()
+        if batch is not None:
+            batch.staged.append((tmp_path, final))
+            return
         os.replace(tmp_path, final)
         _fsync_dir(folder)
     except OSError as exc:
@@ -156,17 +226,18 @@ def scratch_dir(path: str | os.PathLike[str]) -> Path:
                           hint="choose a writable output location with -o") from exc
 
 
-def refuse_overwriting(outputs: Mapping[str, str | None], inputs: Iterable[str | None]) -> None:
+def refuse_overwriting(outputs: Mapping[str, str | None] | Iterable[tuple[str, str | None]],
+                       inputs: Iterable[str | os.PathLike[str] | None]) -> None:
     """Raise OutputError when an output (option -> path) is one of the ``inputs`` or another output.
 
     Paths are compared after resolving links, so ``./a.mat`` and a symlink to it are the same file.
     """
-    def key(p: str) -> str:
+    def key(p: str | os.PathLike[str]) -> str:
         return os.path.realpath(os.path.expanduser(p))
 
-    given = {key(p): p for p in inputs if p}
+    given = {key(p): str(p) for p in inputs if p}
     seen: dict[str, str] = {}
-    for option, path in outputs.items():
+    for option, path in (outputs.items() if isinstance(outputs, Mapping) else outputs):
         if not path:
             continue
         k = key(path)
@@ -176,6 +247,46 @@ def refuse_overwriting(outputs: Mapping[str, str | None], inputs: Iterable[str |
         if k in seen:
             raise OutputError(f"{option} and {seen[k]} both name {path}", hint="give each output its own file")
         seen[k] = option
+
+
+def reserve_space(path: str | os.PathLike[str], n_bytes: int, *, target: str | os.PathLike[str]) -> None:
+    """Allocate ``n_bytes`` of disk for the open-for-writing file ``path`` now, or raise OutputError.
+
+    Writers whose libraries cannot survive a full disk mid-write (HDF5 crashes, a memory map
+    gets SIGBUS) reserve their space first, so a full disk is an ordinary error before any data is
+    written. ``target`` is the final file named in the message. No-op where the platform cannot.
+    """
+    if n_bytes <= 0 or not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, n_bytes)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            return  # the file system cannot reserve: write and see
+        raise OutputError(f"could not write {target}: {exc.strerror} (it needs {n_bytes / 2**20:,.1f} MiB)",
+                          hint="check free disk space and permissions") from exc
+    finally:
+        os.close(fd)
+
+
+def check_free_space(needs: Mapping[str | os.PathLike[str], int]) -> None:
+    """Raise OutputError when the file systems of the outputs (path -> bytes) lack the room for them."""
+    by_device: dict[int, tuple[int, int, str]] = {}
+    for path, n in needs.items():
+        folder = Path(path).parent if str(Path(path).parent) else Path(".")
+        try:
+            st = os.statvfs(folder)
+            dev = os.stat(folder).st_dev
+        except (OSError, AttributeError):
+            continue
+        need, free, first = by_device.get(dev, (0, st.f_bavail * st.f_frsize, str(path)))
+        by_device[dev] = (need + n, free, first)
+    for need, free, first in by_device.values():
+        if need > free:
+            raise OutputError(f"could not write {first}: No space left on device (the outputs need about "
+                              f"{need / 2**20:,.1f} MiB, {free / 2**20:,.1f} MiB are free)",
+                              hint="check free disk space, or write to another file system with -o")
 
 
 def check_writable_dir(path: str | os.PathLike[str]) -> None:

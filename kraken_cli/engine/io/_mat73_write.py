@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import OutputError
-from ._atomic import atomic_path
+from ._atomic import atomic_path, reserve_space
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 _CLASSES = {
@@ -116,9 +116,11 @@ class Mat73Writer:
     ...     w.write_rows("predicted_alltypes/fusion.noself/encoded", 0, np.ones((2, 3), np.float32))
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, compression: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, compression: str | None = None,
+                 reserve_bytes: int = 0) -> None:
         self.path = Path(path)
         self.compression = compression
+        self.reserve_bytes = reserve_bytes
         self._h5: h5py.File | None = None
         self._ctx: Any = None
         self._tmp: Path | None = None
@@ -135,9 +137,16 @@ class Mat73Writer:
         self._tmp = self._ctx.__enter__()
         try:
             self._h5 = h5py.File(self._tmp, "w", userblock_size=512, libver="earliest")
+            if self.reserve_bytes:
+                # HDF5 cannot recover from a full disk (its close fails, then the process crashes):
+                # take the space first; HDF5 writes inside it and trims the file to its end on close.
+                self._h5.close()
+                reserve_space(self._tmp, self.reserve_bytes, target=self.path)
+                self._h5 = h5py.File(self._tmp, "r+")
             _limit_metadata_cache(self._h5, METADATA_CACHE_BYTES)
-        except (OSError, ValueError) as exc:
-            err = OutputError(f"cannot create {self.path}: {exc}", hint="check free disk space and permissions")
+        except (OSError, ValueError, OutputError) as exc:
+            err = exc if isinstance(exc, OutputError) else OutputError(
+                f"cannot create {self.path}: {exc}", hint="check free disk space and permissions")
             self._ctx.__exit__(type(err), err, None)
             raise err from exc
         return self

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from ..connectome import n_regions_from_edges, tri_to_square
 from ..errors import OutputError, SpecError
-from ._atomic import atomic_path, scratch_dir
+from ._atomic import atomic_path, reserve_space, scratch_dir
 
 MAT5_LIMIT_BYTES = 2**31 - 1
 _IN = ("input", "i", "in", "s", "src", "source")
@@ -176,8 +176,17 @@ class NpzWriter:
             w = widths[o]
             r = n_regions_from_edges(w) if (square and o != "encoded") else None
             shape = (n_subjects, r, r) if r else (n_subjects, w)
-            self.arrays[(s, o)] = np.lib.format.open_memmap(self.tmpdir / f"{i}.npy", mode="w+",
-                                                            dtype=np.float32, shape=shape)
+            part = self.tmpdir / f"{i}.npy"
+            try:
+                self.arrays[(s, o)] = np.lib.format.open_memmap(part, mode="w+", dtype=np.float32, shape=shape)
+                # a memory map over a sparse file dies of SIGBUS when the disk fills: take the space now
+                reserve_space(part, part.stat().st_size, target=spec.path)
+            except BaseException as exc:
+                self.abort()
+                if isinstance(exc, OSError):
+                    raise OutputError(f"could not write {spec.path}: {exc.strerror or exc}",
+                                      hint="check free disk space and permissions") from exc
+                raise
 
     def write_rows(self, start: int, chunk: Mapping[tuple[str, str], npt.NDArray[np.float32]]) -> None:
         for p, arr in self.arrays.items():
@@ -220,7 +229,7 @@ class Mat73Writer:
         from ._mat73_write import Mat73Writer as H5Writer
 
         self.spec, self.meta = spec, meta
-        self.h5 = H5Writer(spec.path)
+        self.h5 = H5Writer(spec.path, reserve_bytes=estimate_file_bytes("mat73", n_subjects, widths, spec, meta))
         self.h5.__enter__()
         self.square: dict[tuple[str, str], int] = {}
         for s, o in spec.pairs:
@@ -274,6 +283,22 @@ def estimate_mat5_bytes(n_subjects: int, widths: Mapping[str, int], spec: Output
     return sum(n_subjects * widths[o] * 4 for _, o in spec.pairs)
 
 
+def estimate_file_bytes(fmt: str, n_subjects: int, widths: Mapping[str, int], spec: OutputFile,
+                        meta: FileMeta | None = None, *, square: bool = False) -> int:
+    """Disk a prediction file takes at most while written (npz: its scratch arrays and the zip).
+
+    The rows (float32; R x R matrices with ``square``), the text lists beside them, and a margin
+    for the container's own bookkeeping. Compression (v5, npz) can only make files smaller.
+    """
+    rows = 0
+    for _, o in spec.pairs:
+        r = n_regions_from_edges(widths[o]) if (square and o != "encoded") else None
+        rows += n_subjects * (r * r if r else widths[o]) * 4
+    text = 0 if meta is None else 2 * sum(len(t) for t in [*meta.subjects, *meta.inputfiles]) + 64 * n_subjects
+    total = rows + text + (64 << 10) + rows // 50 + 4096 * len(spec.pairs)
+    return 2 * total if fmt == "npz" else total
+
+
 #: Output formats each file extension stands for (lower case); the first one is the default.
 EXTENSION_FORMATS: dict[str, tuple[str, ...]] = {".npz": ("npz",), ".mat": ("mat", "mat73"),
                                                  ".h5": ("mat73",), ".hdf5": ("mat73",)}
@@ -319,9 +344,9 @@ def open_writer(fmt: str, spec: OutputFile, meta: FileMeta, n_subjects: int, wid
 
 
 def check_outputs(files: Sequence[OutputFile], fmt: str, n_subjects: int, widths: Mapping[str, int],
-                  inputs: Sequence[str]) -> None:
-    """Before any compute: writable folders, no input overwritten, v5 size limit."""
-    from ._atomic import check_writable_dir
+                  inputs: Sequence[str], *, square: bool = False) -> None:
+    """Before any compute: no input overwritten, writable folders, v5 limits, room on the disk."""
+    from ._atomic import check_free_space, check_writable_dir
 
     resolved_inputs = {os.path.realpath(p) for p in inputs}
     for f in files:
@@ -333,3 +358,10 @@ def check_outputs(files: Sequence[OutputFile], fmt: str, n_subjects: int, widths
             gb = estimate_mat5_bytes(n_subjects, widths, f) / 2**30
             raise OutputError(f"{f.path} would hold {gb:.1f} GB of predictions, above MATLAB v5's 2 GB limit",
                               hint="use --format mat73 (or npz), or split the outputs with {input}/{output} in -o")
+    held = sum(estimate_mat5_bytes(n_subjects, widths, f) for f in files)
+    if fmt == "mat" and len(files) > 1 and held > MAT5_LIMIT_BYTES:
+        # v5 files are serialized whole, so each one's rows stay in memory until the end of the run
+        raise OutputError(f"the {len(files)} MATLAB v5 files of -o would hold {held / 2**30:.1f} GB of predictions "
+                          "in memory until they are written (more than 2 GB together)",
+                          hint="use --format mat73 (or npz): they write rows as they come, in bounded memory")
+    check_free_space({f.path: estimate_file_bytes(fmt, n_subjects, widths, f, square=square) for f in files})

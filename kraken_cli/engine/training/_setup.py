@@ -259,6 +259,7 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
     split_out = SubjectSplit(subj, tr, va, te)
     if prefix is not None and not cfg.resume:
         check_writable_dir(names.path("chkpt", "pt"))  # type: ignore[arg-type]
+        _refuse_overwriting_inputs(names, cfg, inputs)
         sp = names.path("subjsplit", "mat")
         write_split_file(sp, split_out)  # type: ignore[arg-type]
         names.files["subjsplit"] = sp  # type: ignore[assignment]
@@ -284,6 +285,20 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
                     train_targets=None if targets is None else targets.rows(tr_t), effective_lr=lr, names=names,
                     record=record, netinfo=netinfo, params=params, start_epoch=start, resume_state=resume_state,
                     previous_checkpoints=previous, extra=extra)
+
+
+_RUN_FILES = (("chkpt", "pt"), ("subjsplit", "mat"), ("ioxfm", "npy"), ("trainrecord", "mat"),
+              ("config", "json"), ("heatmap", "png"), ("loss", "png"))
+
+
+def _refuse_overwriting_inputs(names: RunNames, cfg: TrainConfig, inputs: Sequence[str] | None) -> None:
+    """No file the run writes may be one it reads (an input, the split file, a transform, a checkpoint)."""
+    from ..flavors import FlavorSpec
+    from ..io._atomic import refuse_overwriting
+
+    given = [*(FlavorSpec.parse(s).path for s in inputs or ()), cfg.split_file, cfg.start_from,
+             *cfg.transform_files, cfg.target_encoding]
+    refuse_overwriting([("-o", str(names.path(kind, ext))) for kind, ext in _RUN_FILES], given)
 
 
 def _targets(target_latents: Any, cfg: TrainConfig, flavors: list[str], n: int, latent: int,

@@ -118,29 +118,56 @@ def save_adapter(file: str | Path, adaptations: Mapping[str, FlavorAdaptation]) 
     return path
 
 
+def _adaptation_from(name: str, d: Any) -> FlavorAdaptation:
+    """One flavor's entry of an adapter file, checked: known mode, finite 1-D means of one length."""
+    if not isinstance(d, dict):
+        raise ValueError(f"the entry of {name} is not an object")
+    d = dict(d)
+    d.pop("fit_r2", None)
+    d["mode"] = normalize_mode(str(d.get("mode", "")))
+    for key in ("input_mean", "target_mean"):
+        arr = np.asarray(d[key], dtype=np.float64)
+        if arr.ndim != 1:
+            raise ValueError(f"{name}: {key} is not a list of numbers")
+        d[key] = arr
+    if d["input_mean"].shape != d["target_mean"].shape:
+        raise ValueError(f"{name}: input_mean has {d['input_mean'].size} values, target_mean "
+                         f"{d['target_mean'].size}")
+    numbers = [d["input_mean"], d["target_mean"], np.asarray([d.get("slope", 1.0), d.get("intercept", 0.0)],
+                                                              dtype=np.float64)]
+    if not all(np.isfinite(x).all() for x in numbers):
+        raise ValueError(f"{name}: the adaptation holds NaN or Inf values")
+    d["source_files"] = tuple(str(f) for f in d.get("source_files", ()))
+    return FlavorAdaptation(**d)
+
+
 def load_adapter(file: str | Path) -> dict[str, FlavorAdaptation]:
-    """Read an adapter file written by :func:`save_adapter`."""
+    """Read an adapter file written by :func:`save_adapter`, refusing anything it could not have written."""
+    from .io._limits import MAX_TEXT_BYTES
+
     path = Path(file)
     try:
+        if path.stat().st_size > MAX_TEXT_BYTES:
+            raise ValueError(f"{path.stat().st_size:,} bytes, more than an adapter file holds")
         payload = json.loads(path.read_text())
-        if payload.get("format") != "kraken-adapter":
+        if not isinstance(payload, dict) or payload.get("format") != "kraken-adapter":
             raise ValueError("not a kraken adapter file")
-        out = {}
-        for name, d in payload["flavors"].items():
-            d = dict(d)
-            d.pop("fit_r2", None)
-            d["input_mean"] = np.asarray(d["input_mean"], dtype=np.float64)
-            d["target_mean"] = np.asarray(d["target_mean"], dtype=np.float64)
-            d["source_files"] = tuple(d.get("source_files", ()))
-            out[name] = FlavorAdaptation(**d)
-        return out
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {str(name): _adaptation_from(str(name), d) for name, d in payload["flavors"].items()}
+    except RecursionError as exc:
+        raise AdapterError(f"{path} is not a readable adapter file (its JSON is nested too deeply)",
+                           hint="write one with `kraken adapt ... -o ADAPTER.json`") from exc
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SpecError) as exc:
         raise AdapterError(f"{path} is not a readable adapter file ({exc})",
                            hint="write one with `kraken adapt ... -o ADAPTER.json`") from exc
 
 
 def check_adapter(adapt: FlavorAdaptation, transform: Transform, *, file: str) -> None:
-    """Refuse an adapter fitted against another transform."""
+    """Refuse an adapter fitted against another transform, or for another number of edges."""
+    n = getattr(transform, "n_features_in_", None)
+    if n is not None and adapt.input_mean.size != n:
+        raise AdapterError(f"{file}: the adaptation of {adapt.flavor} has {adapt.input_mean.size} values, "
+                           f"its transform takes {n}",
+                           hint="refit it with `kraken adapt` using this checkpoint's transform")
     if adapt.transform_sha256 and adapt.transform_sha256 != transform_checksum(transform):
         raise AdapterError(f"{file}: the adaptation of {adapt.flavor} was fitted for another transform",
                            hint="refit it with `kraken adapt` using this checkpoint's transform")

@@ -464,4 +464,21 @@ def transform_from_params(params: dict[str, Any], *, source: str = "<params>") -
     except (TypeError, ValueError) as exc:
         raise TransformError(f"{source}: {kind} transform has a malformed dimension ({exc})",
                              hint="the transform file is corrupt") from exc
+    _check_finite_params(t, source=source, kind=kind)
     return t
+
+
+def _check_finite_params(t: Transform, *, source: str, kind: str) -> None:
+    """Refuse parameters holding NaN or Inf: every prediction through them would be NaN.
+
+    Informational numbers (the explained variance, NaN when the file does not record it) are not checked.
+    """
+    for name, value in vars(t).items():
+        if name.startswith("explained_variance"):
+            continue
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, (np.ndarray, np.generic, float)) and np.asarray(value).dtype.kind in "fc":
+            if not np.isfinite(value).all():
+                raise TransformError(f"{source}: the {kind} transform's {name.strip('_')} holds NaN or Inf values",
+                                     hint="the transform file is corrupt; refit it with kraken train")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -150,6 +150,19 @@ def trimask_order(pairs: tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]]
     return np.argsort(lin).astype(np.intp)
 
 
+def check_real_dtype(dtype: np.dtype[Any] | None, *, where: str) -> None:
+    """Refuse complex (its imaginary part would be dropped silently), text and object data."""
+    if dtype is None:
+        return
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise InputDataError(f"{where}: the data are complex numbers ({dtype}); connectomes are real",
+                             hint="save the real values (e.g. numpy.real, or abs for magnitudes) and try again")
+    if dtype.kind not in "biuf":
+        raise InputDataError(f"{where}: the data are not numbers (dtype {dtype})",
+                             hint="give numeric [subjects x edges] rows or R x R matrices")
+
+
 def plan_layout(
     array: ArrayLike,
     *,
@@ -183,6 +196,7 @@ def plan_layout(
         For empty or unsupported shapes and for ambiguous [R x R x R] arrays.
     """
     shape = array.shape
+    check_real_dtype(getattr(array, "dtype", None), where=where)
     if len(shape) == 0:
         raise InputDataError(f"{where}: holds a single number, not connectomes",
                              hint="give [subjects x edges] rows or R x R matrices")

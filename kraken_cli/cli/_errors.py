@@ -28,8 +28,12 @@ def debug_enabled() -> bool:
     return os.environ.get("KRAKEN_DEBUG", "") not in ("", "0", "false", "no")
 
 
+#: What Ctrl-C/SIGTERM leaves, true of every command (each output file is written atomically).
+INTERRUPTED = "No file was left half-written, and files that existed before this command are unchanged."
+
+
 @contextlib.contextmanager
-def reporting_errors(as_json: bool = False) -> Iterator[None]:
+def reporting_errors(as_json: bool = False, *, interrupted: str = INTERRUPTED) -> Iterator[None]:
     """Turn a KrakenError into a message on stderr and exit code 1 (2 for usage errors).
 
     With ``as_json`` (the command's ``--json``) stdout also gets ``{"error", "hint", "exit_code"}``,
@@ -49,7 +53,7 @@ def reporting_errors(as_json: bool = False) -> Iterator[None]:
             print_json({"error": exc.format_message(), "hint": None, "exit_code": 2})
         raise
     except KeyboardInterrupt:
-        err.print("[bold red]Interrupted.[/] Files already complete stay; none was left half-written.")
+        err.print(f"[bold red]Interrupted.[/] {escape(interrupted)}")
         if as_json:
             print_json({"error": "interrupted", "hint": None, "exit_code": 130})
         raise typer.Exit(code=130) from None

@@ -63,7 +63,8 @@ def run_command(
         kraken run -i data.zip --fusion --only-fusion --outputs encoded -o latents.mat
     """
     setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json):
+    with reporting_errors(as_json=as_json, interrupted="This run wrote no output: its files appear together at "
+                          "the end, and files from earlier runs are unchanged."):
         from kraken_cli.engine.fusion import parse_fusion_include
         from kraken_cli.engine.predict import RunOptions
         from kraken_cli.engine.run import RunConfig, run

@@ -19,16 +19,31 @@ The tree::
 
 from __future__ import annotations
 
+#: Longest message or hint kept: a crafted file's names or ids must not make an error of megabytes.
+MAX_MESSAGE_CHARS = 1000
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out.
+
+    >>> shorten("abcdef", 4)
+    'abcd… (2 more characters)'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
 
 class KrakenError(Exception):
-    """Base class: a user-fixable problem, with a message and an optional hint."""
+    """Base class: a user-fixable problem, with a message and an optional hint (both kept short)."""
 
     exit_code: int = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        message = shorten(str(message))
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else shorten(str(hint))
 
     def __str__(self) -> str:
         return self.message

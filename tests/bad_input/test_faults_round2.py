@@ -290,3 +290,16 @@ def test_sigterm_is_handled_like_ctrl_c() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         _terminate(signal.SIGTERM, None)
+
+
+def test_a_huge_subject_id_gives_a_short_message(tiny: TinyModel, good: dict[str, Path], tmp_path: Path) -> None:
+    """Messages are cut: a crafted id of 300,000 characters (twice, so it is a duplicate) is not echoed whole."""
+    from scipy.io import loadmat
+
+    data = loadmat(good[FC])["data"]
+    long_id = "x" * 300_000
+    write_mat(tmp_path / "ids.mat", data=data, subjects=[long_id, long_id, "c", "d"])
+    before = files_in(tmp_path)
+    res = run(tiny, "-i", f"{FC}={tmp_path / 'ids.mat'}", "-o", str(tmp_path / "p.mat"))
+    refused(res, 1, ["ids.mat", "more characters"], tmp_path, before)
+    assert len(res.stderr) < 10_000

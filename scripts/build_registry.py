@@ -43,18 +43,13 @@ DEFAULT_FILES = (
 
 
 def kind_of(name: str) -> str:
-    """The kind of a released file, from its name."""
-    if "_chkpt_" in name:
-        return "checkpoint"
-    if "_ioxfm_" in name:
-        return "transform"
-    if name.startswith("subject_splits"):
-        return "split"
-    if "_regtarget_" in name:
-        return "regtarget"
-    if name.startswith("kraken_target_"):
-        return "target"
-    raise SystemExit(f"cannot tell the kind of released file {name!r}; extend kind_of()")
+    """The kind of a released file, from its name (kraken's rule), refusing names no rule covers."""
+    from kraken_cli.engine.naming import release_kind
+
+    kind = release_kind(name)
+    if kind == "target" and not name.startswith("kraken_target_"):
+        raise SystemExit(f"cannot tell the kind of released file {name!r}; extend naming.release_kind()")
+    return kind
 
 
 def flavors_of(name: str, kind: str, flavordb: dict[str, dict[str, Any]]) -> list[str]:

@@ -33,7 +33,8 @@ def describe_command(
     """
     setup_logging(verbose, quiet)
     with reporting_errors(as_json=as_json):
-        from kraken_cli.engine.describe import describe_checkpoint, record_file_for_checkpoint
+        from kraken_cli.engine.describe import describe_checkpoint
+        from kraken_cli.engine.naming import sibling
 
         desc = describe_checkpoint(checkpoint)
         written = None
@@ -42,7 +43,7 @@ def describe_command(
             from kraken_cli.engine.plots import heatmap_from_record
             from kraken_cli.engine.training.record import read_record
 
-            rec_file = record or record_file_for_checkpoint(checkpoint)
+            rec_file = record or sibling(checkpoint, "trainrecord")
             if not Path(rec_file).exists():
                 raise InputDataError(f"no training record found at {rec_file}",
                                      hint="name it with --record FILE.mat")

@@ -120,12 +120,6 @@ def train_command(
                   f"{result.train_seconds:.1f} s ({result.seconds_per_epoch * 1000:.1f} ms/epoch).")
 
 
-def _run_prefix(checkpoint: Path) -> Optional[str]:
-    """The -o prefix a run's checkpoint was written under (``PREFIX_chkpt_...``): a resumed run writes beside it."""
-    name = checkpoint.name
-    return str(checkpoint.with_name(name.split("_chkpt_")[0])) if "_chkpt_" in name else None
-
-
 def _torchrun_spec() -> "Any":
     """The torchrun job this process belongs to (``WORLD_SIZE`` > 1), from the environment; else None.
 
@@ -148,3 +142,10 @@ def _torchrun_spec() -> "Any":
         except ValueError as exc:
             raise TrainingError(f"bad torchrun environment: {exc}",
                                 hint="launch with torchrun, or unset WORLD_SIZE/RANK/LOCAL_RANK") from None
+
+
+def _run_prefix(checkpoint: Path) -> Optional[str]:
+    """The -o prefix a run's checkpoint was written under: a resumed run writes beside it."""
+    from kraken_cli.engine.naming import run_prefix
+
+    return run_prefix(checkpoint)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,11 +83,3 @@ def describe_checkpoint(file: str | Path) -> Description:
         epoch_key=ck.epoch, completed_epochs=ck.completed_epochs, architecture=ck.config.summary(),
         parameter_count=sum(int(np.prod(v.shape)) for v in raw["state_dict"].values()),
         transform=str(raw.get("input_transformation_info", "")), unknown_keys=ck.unknown_keys(), kraken=kraken)
-
-
-def record_file_for_checkpoint(checkpoint: str | Path) -> Path:
-    """The original's naming rule for the training record next to a checkpoint."""
-    p = Path(checkpoint)
-    name = p.name.replace("_chkpt_", "_trainrecord_")
-    name = re.sub(r"_ep\d+\.pt$", ".mat", name)
-    return p.with_name(name[:-3] + ".mat" if name.endswith(".pt") else name)

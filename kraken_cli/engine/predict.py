@@ -24,7 +24,8 @@ from .errors import DeviceError, FlavorError, TransformError
 from .flavors import is_latent_name, match_flavor
 from .fusion import FusionGroup, check_variants, fuse, resolve_groups
 from .progress import NULL_PROGRESS, Progress
-from .transform_files import load_transforms, transform_file_for_checkpoint
+from .naming import sibling
+from .transform_files import load_transforms
 from .transforms import Transform
 
 log = logging.getLogger(__name__)
@@ -296,7 +297,7 @@ class KrakenModel:
 
 def find_transform_files(checkpoint_file: str | Path) -> list[Path]:
     """Transform files for a checkpoint by the original's naming rule, if present."""
-    cand = transform_file_for_checkpoint(checkpoint_file)
+    cand = sibling(checkpoint_file, "ioxfm")
     return [cand] if cand.exists() and cand != Path(checkpoint_file) else []
 
 

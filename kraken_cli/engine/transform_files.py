@@ -8,7 +8,6 @@ arrays inside the dict; both load.
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -119,13 +118,3 @@ def save_transforms(file: str | Path, transforms: Mapping[str, Transform],
             np.save(buf, np.array(d, dtype=object))  # writing a pickled dict; reading is restricted
             fh.write(buf.getvalue())
     return path
-
-
-def transform_file_for_checkpoint(checkpoint: str | Path) -> Path:
-    """The original's naming rule: ``_chkpt_`` -> ``_ioxfm_``, ``_epNNNNNN.pt`` -> ``.npy``."""
-    p = Path(checkpoint)
-    name = p.name.replace("_chkpt_", "_ioxfm_").replace("_checkpoint_", "_iox_")
-    name = re.sub(r"_ep(och)?\d+\.pt$", ".npy", name)
-    if name.endswith(".pt"):
-        name = name[:-3] + ".npy"
-    return p.with_name(name)

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from kraken_cli.engine.errors import KrakenNotFittedError, SpecError, TransformError
-from kraken_cli.engine.transform_files import (load_transforms, read_transform_params, save_transforms,
-                                               transform_file_for_checkpoint)
+from kraken_cli.engine.transform_files import load_transforms, read_transform_params, save_transforms
 from kraken_cli.engine.transforms import (CFeatTransform, PCATransform, TSVDTransform, make_transform,
                                           transform_from_params)
 
@@ -276,4 +275,6 @@ def test_read_errors(tmp_path: Path) -> None:
     ("model.pt", "model.npy"),
 ])
 def test_transform_file_naming_rule(ckpt: str, xfm: str) -> None:
-    assert transform_file_for_checkpoint(ckpt) == Path(xfm)
+    from kraken_cli.engine.naming import sibling
+
+    assert sibling(ckpt, "ioxfm") == Path(xfm)

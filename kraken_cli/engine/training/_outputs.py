@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -20,6 +19,7 @@ import torch
 
 from ..io._atomic import atomic_path
 from ..model import Krakencoder
+from ..naming import RunNames
 from .config import TrainConfig
 
 KRAKENCODER_VERSION = "1.0.0 (2024-04-07)"
@@ -38,24 +38,6 @@ def output_prefix(output: str | None) -> str | None:
     if output.endswith(("/", os.sep)) or Path(output).is_dir():
         return str(Path(output) / "kraken")
     return output
-
-
-@dataclass
-class RunNames:
-    """Where a run writes its files (None prefix: nowhere)."""
-
-    prefix: str | None
-    suffix: str
-    files: dict[str, Path] = field(default_factory=dict)
-
-    def path(self, kind: str, ext: str) -> Path | None:
-        if self.prefix is None:
-            return None
-        return Path(f"{self.prefix}_{kind}_{self.suffix}.{ext}")
-
-    def checkpoint(self, completed: int) -> Path | None:
-        base = self.path("chkpt", "pt")
-        return None if base is None else base.with_name(base.name[:-3] + f"_ep{completed:06d}.pt")
 
 
 def data_string(config: TrainConfig, n_flavors: int, n_subjects: int, xform: str, n_paths: int) -> str:

@@ -23,7 +23,8 @@ from ..io.subjects import SubjectSplit, write_split_file
 from ..model import Krakencoder, ModelConfig, config_from_state_dict_check
 from ._common import Batch, PathPlan, Targets
 from ._evaluate import EvalData
-from ._outputs import (RunNames, data_string, kraken_version, make_suffix, network_info, output_prefix,
+from ..naming import RunNames
+from ._outputs import (data_string, kraken_version, make_suffix, network_info, output_prefix,
                        train_string, training_params)
 from .config import TrainConfig
 from .paths import TrainPath, resolve_paths
@@ -219,9 +220,10 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
         log.warning("fine-tuning with freshly fitted %s transforms; give the checkpoint's transform file with -t "
                     "to keep its input space", spec)
     if cfg.resume and not transforms:
-        from ..transform_files import load_transforms, transform_file_for_checkpoint
+        from ..naming import sibling
+        from ..transform_files import load_transforms
 
-        tfile = transform_file_for_checkpoint(cfg.resume)
+        tfile = sibling(cfg.resume, "ioxfm")
         if tfile.exists():
             transforms = load_transforms([tfile])
     tfs, fitted = _fit_transforms(arrays, flavors, tr, transforms, spec)
@@ -287,10 +289,6 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
                     previous_checkpoints=previous, extra=extra)
 
 
-_RUN_FILES = (("chkpt", "pt"), ("subjsplit", "mat"), ("ioxfm", "npy"), ("trainrecord", "mat"),
-              ("config", "json"), ("heatmap", "png"), ("loss", "png"))
-
-
 def _refuse_overwriting_inputs(names: RunNames, cfg: TrainConfig, inputs: Sequence[str] | None) -> None:
     """No file the run writes may be one it reads (an input, the split file, a transform, a checkpoint)."""
     from ..flavors import FlavorSpec
@@ -298,7 +296,7 @@ def _refuse_overwriting_inputs(names: RunNames, cfg: TrainConfig, inputs: Sequen
 
     given = [*(FlavorSpec.parse(s).path for s in inputs or ()), cfg.split_file, cfg.start_from,
              *cfg.transform_files, cfg.target_encoding]
-    refuse_overwriting([("-o", str(names.path(kind, ext))) for kind, ext in _RUN_FILES], given)
+    refuse_overwriting([("-o", str(p)) for p in names.all_paths()], given)
 
 
 def _targets(target_latents: Any, cfg: TrainConfig, flavors: list[str], n: int, latent: int,

@@ -25,7 +25,8 @@ from ..model import Krakencoder
 from ..progress import NULL_PROGRESS, Progress
 from ._common import Batch, PathPlan, Targets
 from ._evaluate import EvalData, evaluate, loss_per_path
-from ._outputs import RunNames, write_config_json
+from ..naming import RunNames
+from ._outputs import write_config_json
 from ._setup import RunSetup, prepare_run
 from .config import TrainConfig
 from .fast import FastTrainer

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable, Collection, Sequence
 
 from ..errors import SpecError, TrainingError
 from ..flavors import FlavorSpec
+from ..naming import sibling
 from ..progress import NULL_PROGRESS, Progress
 from .config import TrainConfig
 from .loop import DisplayEvent, TrainResult, train
@@ -81,7 +82,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
             _log.warning("resuming with %s %s (the run had %s)", option_name(f), new, old)
         config, inputs = resumed.config, resumed.inputs
         resume_overrides = [f for f in TrainConfig.__dataclass_fields__ if not f.startswith("_")]  # complete now
-        previous_log = (log_file_for(Path(config.resume)), resumed.completed_epochs)
+        previous_log = (sibling(config.resume, "log"), resumed.completed_epochs)
     if not inputs:
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH for every flavor to train")
     if config.output:
@@ -121,13 +122,6 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
     return result
 
 
-def log_file_for(checkpoint: Path) -> Path:
-    """``<prefix>_log_<suffix>.txt`` beside ``<prefix>_chkpt_<suffix>_epN.pt``."""
-    import re
-
-    return checkpoint.with_name(re.sub(r"_ep\d+\.pt$", ".txt", checkpoint.name.replace("_chkpt_", "_log_")))
-
-
 class TrainLog:
     """The run's log file (``<prefix>_log_<suffix>.txt``): the command, then one line per display epoch.
 
@@ -156,7 +150,7 @@ class TrainLog:
     def write_next_to(self, checkpoint: Path) -> None:
         from ..io._atomic import atomic_path
 
-        self.file = log_file_for(checkpoint)
+        self.file = sibling(checkpoint, "log")
         with atomic_path(self.file) as tmp:
             tmp.write_text("\n".join(self.lines) + "\n")
 

@@ -22,8 +22,8 @@ from kraken_cli.engine.model import Krakencoder, ModelConfig
 from kraken_cli.engine.training._common import (STREAM_BATCH, STREAM_LATENTSIM, Batch, Masks, PathPlan, Shard,
                                                 batch_objective, derive_seed, derive_seeds, keep_mask,
                                                 latentsim_objective)
-from kraken_cli.engine.training.distributed import (Communicator, DistributedSpec, resolve_rank_device,
-                                                    sync_epoch)
+from kraken_cli.engine.training.distributed import Communicator, DistributedSpec, resolve_rank_device
+from kraken_cli.engine.training.schedule import EpochSchedule
 from kraken_cli.engine.training.fast import FastTrainer, ModuleNet, PackedNet
 from kraken_cli.engine.training.paths import resolve_paths
 
@@ -304,7 +304,10 @@ def test_sync_epochs_are_display_and_checkpoint_epochs() -> None:
     from kraken_cli.engine.training import TrainConfig
 
     cfg = TrainConfig(epochs=10, display_every=4, checkpoint_every=3)
-    assert [e for e in range(10) if sync_epoch(cfg, e)] == [2, 3, 5, 7, 8, 9]
+    sched = EpochSchedule.of(cfg)
+    assert [e for e in range(10) if sched.syncs(e + 1)] == [2, 3, 5, 7, 8, 9]
+    assert [d for d in range(1, 11) if sched.shows(d)] == [4, 8, 10]
+    assert [d for d in range(1, 11) if sched.checkpoints(d)] == [3, 6, 9, 10]
 
 
 def test_cli_reads_torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,26 @@ from torch import nn
 from ..losses import LossRecipe, latent_loss, mse, output_loss
 from .paths import TrainPath
 
+class ProcessLink(Protocol):
+    """What training needs of the link between the processes of a ``torchrun`` job.
+
+    :class:`.distributed.Communicator` is the implementation; trainers and the loop only see this
+    interface, so none of them imports the distributed module.
+    """
+
+    rank: int
+    world_size: int
+    last_checkpoint: str | None
+
+    def reduce_gradients(self, params: Sequence[torch.Tensor], kind: str) -> bool: ...
+
+    def sum_(self, t: torch.Tensor) -> torch.Tensor: ...
+
+    def wait_for_main(self) -> None: ...
+
+    def abort_setup(self, exc: BaseException) -> None: ...
+
+
 #: Random streams (part of the seed derivation).
 STREAM_ORDER, STREAM_BATCH, STREAM_LATENTSIM, STREAM_PATHS = 0, 1, 2, 3
 

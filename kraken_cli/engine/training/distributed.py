@@ -88,7 +88,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -358,27 +358,42 @@ def send_setup(comm: Communicator, trainer: Any, *, config: Any, start_epoch: in
 def follow(comm: Communicator, *, threads: int | None = None) -> None:
     """Ranks other than 0: receive the run from rank 0 and train their share of it to the end.
 
-    ``threads``: CPU threads while training (default as :func:`~.loop.train` chooses them).
+    ``threads``: CPU threads while training (default as :func:`~.loop.train` chooses them). The
+    trainer and the epochs at which to wait for rank 0 come from :mod:`.schedule`, as on rank 0.
 
     Raises
     ------
     TrainingError
         When rank 0 failed before training, or a process is lost during training.
     """
-    from ..model import Krakencoder, ModelConfig
-    from ._common import Batch, PathPlan, Targets
     from .config import TrainConfig
-    from .fast import FastTrainer
-    from .loop import auto_threads
-    from .paths import TrainPath
+    from .schedule import EpochSchedule, auto_threads, make_trainer, training_threads
 
     header, tensors = comm.receive()
     if header.get("status") != "ok":
         raise TrainingError(f"rank 0 could not start the run ({header.get('message', 'no reason given')})",
                             hint="see rank 0's message")
-    dev = comm.device
     cfg = TrainConfig.from_dict(header["config"])
     it = iter(tensors)
+    model, data, plan, targets = _received_run(header, it, comm.device)
+    trainer = make_trainer(model, data, plan, cfg, lr=header["effective_lr"], targets=targets, comm=comm)
+    _load_optimizer(trainer.optimizer, header, it)
+    width = max(x.shape[1] for x in data.xs)
+    sched = EpochSchedule.of(cfg)
+    with training_threads(threads if threads is not None else
+                          auto_threads(plan.n_paths, cfg.batch_size, width, comm.device)):
+        for e in range(int(header["start_epoch"]), cfg.epochs):
+            trainer.run_epoch(e)
+            if sched.syncs(e + 1):
+                comm.wait_for_main()
+
+
+def _received_run(header: dict[str, Any], it: Iterator[torch.Tensor], dev: torch.device) -> tuple[Any, ...]:
+    """Model, data, path plan and targets as rank 0 sent them (:func:`send_setup`)."""
+    from ..model import Krakencoder, ModelConfig
+    from ._common import Batch, PathPlan, Targets
+    from .paths import TrainPath
+
     with torch.random.fork_rng(devices=[]):  # the initial weights are replaced below
         model = Krakencoder(ModelConfig(**header["model"]))
     model.load_state_dict({k: next(it) for k in header["state_keys"]})
@@ -389,32 +404,14 @@ def follow(comm: Communicator, *, threads: int | None = None) -> None:
     paths = [TrainPath(int(i), int(j)) for i, j in header["paths"]]
     plan = PathPlan.build(paths, len(header["flavors"]), dev)
     data = Batch.of(xs, stack=len({x.shape[1] for x in xs}) == 1)
-    trainer = FastTrainer(model, data, plan, cfg.recipe, seed=cfg.seed, batch_size=cfg.batch_size,
-                          lr=header["effective_lr"], weight_decay=cfg.weight_decay, dropout_at=cfg.dropout_at,
-                          targets=targets, comm=comm)
+    return model, data, plan, targets
+
+
+def _load_optimizer(optimizer: Any, header: dict[str, Any], it: Iterator[torch.Tensor]) -> None:
     present = header["opt_present"]
     if any(any(v) for v in present):
         moments = {name: [next(it) if has else None for has in present[k]]
                    for k, name in enumerate(("exp_avg", "exp_avg_sq"))}
-        trainer.optimizer.load_state_dict({"steps": header["opt_steps"], **moments})
+        optimizer.load_state_dict({"steps": header["opt_steps"], **moments})
     else:
-        trainer.optimizer.steps = [int(s) for s in header["opt_steps"]]
-    old = torch.get_num_threads()
-    n = threads if threads is not None else auto_threads(plan.n_paths, cfg.batch_size, max(x.shape[1] for x in xs), dev)
-    try:
-        if n and n != old:
-            torch.set_num_threads(n)
-        for e in range(int(header["start_epoch"]), cfg.epochs):
-            trainer.run_epoch(e)
-            if sync_epoch(cfg, e):
-                comm.wait_for_main()
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
-
-
-def sync_epoch(config: Any, epoch: int) -> bool:
-    """Whether rank 0 shows metrics or writes a checkpoint after 0-based ``epoch`` (the others wait)."""
-    done = epoch + 1
-    return (done == config.epochs or (config.display_every > 0 and done % config.display_every == 0)
-            or (config.checkpoint_every > 0 and done % config.checkpoint_every == 0))
+        optimizer.steps = [int(s) for s in header["opt_steps"]]

@@ -22,7 +22,7 @@ before every step, so all processes take the same step a single process takes; s
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,11 +32,8 @@ from ..errors import TrainingError
 from ..losses import LossRecipe
 from ..model import Krakencoder, Normalize
 from ._optim import AdamW
-from ._common import (STREAM_BATCH, STREAM_LATENTSIM, Batch, Masks, PathPlan, Segment, Shard, Targets,
+from ._common import (STREAM_BATCH, STREAM_LATENTSIM, Batch, Masks, PathPlan, ProcessLink, Segment, Shard, Targets,
                       batch_objective, batch_order, keep_mask, latentsim_objective, run_sequential)
-
-if TYPE_CHECKING:
-    from .distributed import Communicator
 
 log = logging.getLogger(__name__)
 
@@ -221,14 +218,14 @@ class FastTrainer:
         0-based epoch -> dropout rate.
     targets : Targets, optional
         Target latents of the training subjects (target-encoding training).
-    comm : Communicator, optional
+    comm : ProcessLink, optional
         This process's link to the others of a distributed run: the trainer then computes its
         rank's :class:`._common.Shard` and sums gradients and losses across processes.
     """
 
     def __init__(self, model: Krakencoder, data: Batch, plan: PathPlan, recipe: LossRecipe, *, seed: int,
                  batch_size: int, lr: float, weight_decay: float, dropout_at: Callable[[int], float],
-                 targets: Targets | None = None, comm: "Communicator | None" = None) -> None:
+                 targets: Targets | None = None, comm: ProcessLink | None = None) -> None:
         self.model = model
         self.plan = plan
         self.recipe = recipe

@@ -13,19 +13,19 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from ..errors import TrainingError, TrainingInterrupted
+from ..errors import TrainingInterrupted
 from ..io.subjects import SubjectSplit
 from ..model import Krakencoder
 from ..progress import NULL_PROGRESS, Progress
-from ._common import Batch, PathPlan, Targets
-from ._evaluate import EvalData, evaluate, loss_per_path
 from ..naming import RunNames
+from ._common import Batch, PathPlan, ProcessLink, Targets
+from ._evaluate import EvalData, evaluate, loss_per_path
 from ._outputs import write_config_json
 from ._setup import RunSetup, prepare_run
 from .config import TrainConfig
@@ -33,9 +33,7 @@ from .fast import FastTrainer
 from .interrupts import stop_on_signals
 from .legacy import LegacyTrainer
 from .record import TrainRecord
-
-if TYPE_CHECKING:
-    from .distributed import Communicator
+from .schedule import EpochSchedule, auto_threads, make_trainer, training_threads
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +90,7 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
           threads: int | None = None,
           figures: bool = True,
           command: Sequence[str] | None = None,
-          comm: "Communicator | None" = None,
+          comm: ProcessLink | None = None,
           resume_overrides: Collection[str] | None = None,
           inputs: Sequence[str] | None = None) -> TrainResult:
     """Train a Krakencoder.
@@ -128,7 +126,7 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
         Draw the training curves and heatmap PNGs at the end (needs ``config.output``).
     command : sequence of str, optional
         The command line, recorded in checkpoints and records.
-    comm : Communicator, optional
+    comm : ProcessLink, optional
         Rank 0's link to the other processes of a ``torchrun`` job
         (:func:`~kraken_cli.engine.training.distributed.start`); the other ranks run
         :func:`~kraken_cli.engine.training.distributed.follow`. Rank 0 writes every file.
@@ -154,131 +152,132 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
         setup = prepare_run(cohort_arrays, config, subjects=subjects, groups=groups, transforms=transforms,
                             split=split, target_latents=target_latents, device=dev, command=command,
                             resume_overrides=resume_overrides, inputs=inputs)
-        old_threads = torch.get_num_threads()
-        n_threads = threads if threads is not None else _auto_threads(setup, dev)
-        try:
-            if n_threads and n_threads != old_threads:
-                torch.set_num_threads(n_threads)
+        width = max(x.shape[1] for x in setup.train.xs)
+        with training_threads(threads if threads is not None else
+                              auto_threads(setup.plan.n_paths, setup.config.batch_size, width, dev)):
             return _run(setup, progress=progress, on_display=on_display, on_checkpoint=on_checkpoint,
                         figures=figures, command=command, comm=comm)
-        finally:
-            if torch.get_num_threads() != old_threads:
-                torch.set_num_threads(old_threads)
     except BaseException as exc:
         if comm is not None:
             comm.abort_setup(exc)
         raise
 
 
-def _auto_threads(setup: RunSetup, dev: torch.device) -> int | None:
-    return auto_threads(setup.plan.n_paths, setup.config.batch_size, max(x.shape[1] for x in setup.train.xs), dev)
+def _start(s: RunSetup, comm: ProcessLink | None) -> tuple[FastTrainer | LegacyTrainer, ProcessLink | None]:
+    """The trainer (resumed when the run is), with the other ranks of a torchrun job sent their share."""
+    trainer = make_trainer(s.model, s.train, s.plan, s.config, lr=s.effective_lr, targets=s.train_targets,
+                           comm=comm)
+    if s.resume_state is not None:
+        trainer.load_state_dict(s.resume_state)
+    if comm is None or comm.world_size == 1:
+        return trainer, None
+    from .distributed import send_setup
+
+    assert isinstance(trainer, FastTrainer)
+    send_setup(comm, trainer, config=s.config, start_epoch=s.start_epoch, effective_lr=s.effective_lr,
+               flavors=s.flavors)
+    comm.last_checkpoint = s.config.resume
+    return trainer, comm
 
 
-def auto_threads(n_paths: int, batch_size: int, width: int, dev: torch.device) -> int | None:
-    """CPU threads for training: 1 when the per-batch work is small (recipe P: 65k predictions
-    per batch), else torch's setting (paper scale, 2.4M: 0.93 instead of 1.36 s/epoch on 2 cores)."""
-    if dev.type != "cpu":
-        return None
-    return 1 if n_paths * batch_size * width < 1_000_000 else None
+@dataclass
+class _Progress:
+    """Loss history and timing of the epochs so far, written into the record at each stop."""
 
+    loss: torch.Tensor                       #: (epochs, paths)
+    timestamps: npt.NDArray[np.float64]
+    offset: float                            #: seconds of the run before this call (resumed runs)
+    t0: float = field(default_factory=time.perf_counter)
 
-def _make_trainer(s: RunSetup, comm: "Communicator | None" = None) -> FastTrainer | LegacyTrainer:
-    if s.config.path_steps:
-        if comm is not None and comm.world_size > 1:
-            raise TrainingError("--path-steps (one step per path, in sequence) cannot be split across processes",
-                                hint="run --path-steps without torchrun, or drop --path-steps")
-        return LegacyTrainer(s.model, s.train, s.plan, s.config.recipe, seed=s.config.seed,
-                             batch_size=s.config.batch_size, lr=s.effective_lr, weight_decay=s.config.weight_decay,
-                             dropout_at=s.config.dropout_at, targets=s.train_targets)
-    return FastTrainer(s.model, s.train, s.plan, s.config.recipe, seed=s.config.seed, batch_size=s.config.batch_size,
-                       lr=s.effective_lr, weight_decay=s.config.weight_decay, dropout_at=s.config.dropout_at,
-                       targets=s.train_targets, comm=comm)
+    @classmethod
+    def of(cls, s: RunSetup) -> "_Progress":
+        E, h = s.config.epochs, s.record
+        loss = torch.full((E, s.plan.n_paths), float("nan"), device=s.device)
+        if s.start_epoch > 0:
+            loss[: s.start_epoch] = torch.as_tensor(h["loss_train"][:, : s.start_epoch].T, device=s.device)
+        stamps = np.asarray(h.get("epoch_timestamp", np.full(E, np.nan)), dtype=np.float64)
+        return cls(loss, stamps, float(np.nanmax(stamps[: s.start_epoch])) if s.start_epoch > 0 else 0.0)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def into(self, history: TrainRecord, e: int) -> None:
+        total = self.offset + self.elapsed()
+        history["loss_train"] = self.loss.T.cpu().numpy().astype(np.float64)
+        history["epoch_timestamp"] = self.timestamps
+        history["current_epoch"] = e
+        history["trainduration"] = total
+        history["seconds_per_epoch"] = total / (e + 1)
 
 
 def _run(s: RunSetup, *, progress: Progress, on_display: Callable[[DisplayEvent], None] | None,
          on_checkpoint: Callable[[Path], None] | None, figures: bool, command: Sequence[str] | None,
-         comm: "Communicator | None" = None) -> TrainResult:
-    cfg = s.config
-    trainer = _make_trainer(s, comm)
-    if s.resume_state is not None:
-        trainer.load_state_dict(s.resume_state)
-    if comm is not None and comm.world_size > 1:
-        from .distributed import send_setup
-
-        assert isinstance(trainer, FastTrainer)
-        send_setup(comm, trainer, config=cfg, start_epoch=s.start_epoch, effective_lr=s.effective_lr,
-                   flavors=s.flavors)
-        comm.last_checkpoint = cfg.resume
-    else:
-        comm = None
-    E, P = cfg.epochs, s.plan.n_paths
-    loss_hist = torch.full((E, P), float("nan"), device=s.device)
-    history = s.record
-    if s.start_epoch > 0:
-        loss_hist[: s.start_epoch] = torch.as_tensor(history["loss_train"][:, : s.start_epoch].T, device=s.device)
+         comm: ProcessLink | None = None) -> TrainResult:
+    trainer, comm = _start(s, comm)
+    sched, E = EpochSchedule.of(s.config), s.config.epochs
+    state = _Progress.of(s)
     checkpoints: list[Path] = list(s.previous_checkpoints)
     last: DisplayEvent | None = None
     progress.start("training", total=E - s.start_epoch)
-    t0 = time.perf_counter()
-    timestamps = np.asarray(history.get("epoch_timestamp", np.full(E, np.nan)), dtype=np.float64)
-    offset = float(np.nanmax(timestamps[: s.start_epoch])) if s.start_epoch > 0 else 0.0
     with stop_on_signals(enabled=comm is None) as stop:
         for e in range(s.start_epoch, E):
-            loss_hist[e] = trainer.run_epoch(e)
-            timestamps[e] = offset + time.perf_counter() - t0  # host time: no device synchronisation
+            state.loss[e] = trainer.run_epoch(e)
+            state.timestamps[e] = state.offset + state.elapsed()  # host time: no device synchronisation
             progress.advance()
             done = e + 1
-            final = done == E
-            stopping = stop.requested and not final
-            shown = final or (cfg.display_every > 0 and done % cfg.display_every == 0)
-            ckpt = final or stopping or (cfg.checkpoint_every > 0 and done % cfg.checkpoint_every == 0)
-            if not (shown or ckpt):
+            if not (sched.syncs(done) or stop.requested):
                 continue
-            elapsed = time.perf_counter() - t0
             model = trainer.sync_model()
-            history["loss_train"] = loss_hist.T.cpu().numpy().astype(np.float64)
-            history["epoch_timestamp"] = timestamps
-            history["current_epoch"] = e
-            history["trainduration"] = offset + elapsed
-            history["seconds_per_epoch"] = (offset + elapsed) / done
-            if shown:
-                last = _display(s, model, e, elapsed / (done - s.start_epoch), offset + elapsed)
+            state.into(s.record, e)
+            if sched.shows(done):
+                last = _display(s, model, e, state.elapsed() / (done - s.start_epoch), state.offset + state.elapsed())
                 if on_display is not None:
                     on_display(last)
-                stopping = stop.requested and not final  # a signal during the display: this epoch is complete
-                ckpt = ckpt or stopping
-            if (shown or stopping) and s.names.prefix is not None and not final:
-                s.names.files["trainrecord"] = history.save(s.names.path("trainrecord", "mat"))  # type: ignore[arg-type]
+            stopping = stop.requested and done < E  # a signal during the display: this epoch is complete
+            if s.names.prefix is not None and done < E and (sched.shows(done) or stopping):
+                s.names.files["trainrecord"] = s.record.save(s.names.path("trainrecord"))  # type: ignore[arg-type]
             path = None
-            if ckpt and s.names.prefix is not None:
-                path = s.save_checkpoint(model, done, trainer.state_dict())
+            if (sched.checkpoints(done) or stopping) and s.names.prefix is not None:
+                path = _checkpoint(s, model, done, trainer, comm, on_checkpoint)
                 checkpoints.append(path)
-                if comm is not None:
-                    comm.last_checkpoint = str(path)
-                if on_checkpoint is not None:
-                    on_checkpoint(path)
             if comm is not None:
                 comm.wait_for_main()  # the other processes wait here while rank 0 evaluates and writes
             if stopping:
                 raise _interrupted(stop.name, done, E, path)
     progress.done()
-    train_seconds = time.perf_counter() - t0
+    train_seconds = state.elapsed()
     model = trainer.sync_model().eval()
-    files = dict(s.names.files)
-    if s.names.prefix is not None:
-        files["trainrecord"] = history.save(s.names.path("trainrecord", "mat"))  # type: ignore[arg-type]
-        s.names.files.update(files)
-        if figures:
-            files.update(_figures(s))
-            s.names.files.update(files)
-        cfgjson = write_config_json(s.names, checkpoints, command)
-        if cfgjson is not None:
-            files["config"] = cfgjson
-    ran = max(1, E - s.start_epoch)
+    files = _finish(s, checkpoints, figures, command)
     return TrainResult(model=model.cpu(), flavors=list(s.flavors), path_names=list(s.path_names),
-                       transforms=dict(s.transforms), split=s.split, record=history, completed_epochs=E,
-                       train_seconds=train_seconds, seconds_per_epoch=train_seconds / ran,
+                       transforms=dict(s.transforms), split=s.split, record=s.record, completed_epochs=E,
+                       train_seconds=train_seconds, seconds_per_epoch=train_seconds / max(1, E - s.start_epoch),
                        effective_lr=s.effective_lr, checkpoints=checkpoints, files=files, last_display=last)
+
+
+def _checkpoint(s: RunSetup, model: Krakencoder, done: int, trainer: FastTrainer | LegacyTrainer,
+                comm: ProcessLink | None, on_checkpoint: Callable[[Path], None] | None) -> Path:
+    path = s.save_checkpoint(model, done, trainer.state_dict())
+    if comm is not None:
+        comm.last_checkpoint = str(path)
+    if on_checkpoint is not None:
+        on_checkpoint(path)
+    return path
+
+
+def _finish(s: RunSetup, checkpoints: list[Path], figures: bool, command: Sequence[str] | None) -> dict[str, Path]:
+    """The final record, figures and config beside the checkpoints; the files of the run by kind."""
+    files = dict(s.names.files)
+    if s.names.prefix is None:
+        return files
+    files["trainrecord"] = s.record.save(s.names.path("trainrecord"))  # type: ignore[arg-type]
+    s.names.files.update(files)
+    if figures:
+        files.update(_figures(s))
+        s.names.files.update(files)
+    cfgjson = write_config_json(s.names, checkpoints, command)
+    if cfgjson is not None:
+        files["config"] = cfgjson
+    return files
 
 
 def _interrupted(signame: str, done: int, epochs: int, checkpoint: Path | None) -> TrainingInterrupted:

@@ -155,138 +155,193 @@ def _model_from(ck: Checkpoint, dropout: float | None) -> Krakencoder:
     return model
 
 
-def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainConfig, *,
-                subjects: Sequence[str] | None, groups: Mapping[str, str | None] | None,
-                transforms: Mapping[str, Any] | None, split: SubjectSplit | None,
-                target_latents: Any, device: torch.device, command: Sequence[str] | None,
-                resume_overrides: Collection[str] | None = None, inputs: Sequence[str] | None = None) -> RunSetup:
-    """Resolve a run (see module docstring).
+@dataclass
+class _Start:
+    """Where a run begins: a new model, a fine-tuned one (``--start-from``) or a resumed run (``--resume``)."""
 
-    ``resume_overrides`` names the options of ``config`` a resumed run takes (default
-    :data:`~.resume.RESUME_OVERRIDES`); ``inputs`` (the ``-i`` specs) are recorded for ``--resume``.
-    """
-    arrays = _arrays(cohort)
-    n_subj = next(iter(arrays.values())).shape[0]
-    subj = [str(s) for s in subjects] if subjects is not None else [str(i + 1) for i in range(n_subj)]
-    if len(subj) != n_subj:
-        raise InputDataError(f"{len(subj)} subject ids for {n_subj} rows")
-    ck: Checkpoint | None = None
-    cfg = config
-    start, resume_state, suffix, prefix = 0, None, None, output_prefix(cfg.output)
-    extra: dict[str, Any] = {}
-    if cfg.resume:
-        ck = load_checkpoint(cfg.resume)
-        raw = ck.raw
-        # a resumed fine-tuning run continues from its own checkpoint: its --start-from is history
-        cfg, _ = resume_config(stored_config(raw, cfg.resume), config,
-                               default_overrides(config) if resume_overrides is None else resume_overrides)
-        start = int(raw["kraken_completed_epochs"])
-        if cfg.epochs <= start:
-            raise TrainingError(f"{cfg.resume} already holds {start} epochs; --epochs {cfg.epochs} leaves nothing to do",
-                                hint=f"give --epochs larger than {start}")
-        resume_state = dict(raw["kraken_optimizer_state"])
-        tp = ck.training_params
-        suffix = str(tp.get("output_file_suffix") or "")
-        prefix = output_prefix(cfg.output) or (tp.get("output_file_prefix") or None)
-        flavors = _order(arrays, ck.flavors, cfg.resume)
-        model = _model_from(ck, None)
-        paths = [TrainPath(int(i), int(j)) for i, j in zip(raw["trainpath_encoder_index_list"],
-                                                          raw["trainpath_decoder_index_list"])]
-        ids = [str(s) for s in np.asarray(tp["subjects"]).ravel()]
-        pos = {s: i for i, s in enumerate(subj)}
-        if any(s not in pos for s in ids):
-            raise InputDataError(f"the inputs lack subjects the resumed run trained on ({cfg.resume})")
-        tr = np.array([pos[ids[i]] for i in np.asarray(tp["subjidx_train"]).ravel()], dtype=np.intp)
-        va = np.array([pos[ids[i]] for i in np.asarray(tp["subjidx_val"]).ravel()], dtype=np.intp)
-        te = np.setdiff1d(np.arange(n_subj), np.concatenate([tr, va])).astype(np.intp)
-        extra = {k: tp[k] for k in ("starting_point_file", "starting_point_epoch") if k in tp}
+    config: TrainConfig
+    flavors: list[str]
+    train_idx: npt.NDArray[np.intp]
+    val_idx: npt.NDArray[np.intp]
+    test_idx: npt.NDArray[np.intp]
+    prefix: str | None
+    checkpoint: Checkpoint | None = None
+    model: Krakencoder | None = None            #: the resumed model (else built once the input sizes are known)
+    paths: list[TrainPath] | None = None        #: the resumed run's paths (else resolved from the config)
+    suffix: str | None = None
+    start_epoch: int = 0
+    resume_state: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _subject_ids(subjects: Sequence[str] | None, n: int) -> list[str]:
+    subj = [str(s) for s in subjects] if subjects is not None else [str(i + 1) for i in range(n)]
+    if len(subj) != n:
+        raise InputDataError(f"{len(subj)} subject ids for {n} rows")
+    return subj
+
+
+def _resumed(arrays: Mapping[str, npt.NDArray[np.float64]], subj: list[str], config: TrainConfig,
+             overrides: Collection[str] | None) -> _Start:
+    """The state a ``--resume`` checkpoint holds; ``config`` gives only the options a resumed run may change."""
+    assert config.resume is not None
+    ck = load_checkpoint(config.resume)
+    raw, tp = ck.raw, ck.training_params
+    # a resumed fine-tuning run continues from its own checkpoint: its --start-from is history
+    cfg, _ = resume_config(stored_config(raw, config.resume), config,
+                           default_overrides(config) if overrides is None else overrides)
+    start = int(raw["kraken_completed_epochs"])
+    if cfg.epochs <= start:
+        raise TrainingError(f"{cfg.resume} already holds {start} epochs; --epochs {cfg.epochs} leaves nothing to do",
+                            hint=f"give --epochs larger than {start}")
+    ids = [str(s) for s in np.asarray(tp["subjects"]).ravel()]
+    pos = {s: i for i, s in enumerate(subj)}
+    if any(s not in pos for s in ids):
+        raise InputDataError(f"the inputs lack subjects the resumed run trained on ({cfg.resume})")
+    tr = np.array([pos[ids[i]] for i in np.asarray(tp["subjidx_train"]).ravel()], dtype=np.intp)
+    va = np.array([pos[ids[i]] for i in np.asarray(tp["subjidx_val"]).ravel()], dtype=np.intp)
+    te = np.setdiff1d(np.arange(len(subj)), np.concatenate([tr, va])).astype(np.intp)
+    paths = [TrainPath(int(i), int(j)) for i, j in zip(raw["trainpath_encoder_index_list"],
+                                                      raw["trainpath_decoder_index_list"])]
+    return _Start(cfg, _order(arrays, ck.flavors, cfg.resume), tr, va, te,
+                  prefix=output_prefix(cfg.output) or (tp.get("output_file_prefix") or None), checkpoint=ck,
+                  model=_model_from(ck, None), paths=paths, suffix=str(tp.get("output_file_suffix") or ""),
+                  start_epoch=start, resume_state=dict(raw["kraken_optimizer_state"]),
+                  extra={k: tp[k] for k in ("starting_point_file", "starting_point_epoch") if k in tp})
+
+
+def _fresh(arrays: Mapping[str, npt.NDArray[np.float64]], subj: list[str], cfg: TrainConfig,
+           split: SubjectSplit | None) -> _Start:
+    """A new run: flavors in input order (or a ``--start-from`` checkpoint's), the given or seed-0 split."""
+    ck = load_checkpoint(cfg.start_from) if cfg.start_from else None
+    flavors = _order(arrays, ck.flavors, cfg.start_from) if ck is not None and cfg.start_from else list(arrays)
+    if split is not None:
+        tr, va, te = align_split(split, subj)
     else:
-        if cfg.start_from:
-            ck = load_checkpoint(cfg.start_from)
-            flavors = _order(arrays, ck.flavors, cfg.start_from)
-        else:
-            flavors = list(arrays)
-        if split is not None:
-            tr, va, te = align_split(split, subj)
-        else:
-            tr, va, te = random_split_indices(n_subj, cfg.trainval_frac, cfg.val_frac, seed=0)
-        if len(tr) < cfg.batch_size:
-            raise TrainingError(f"{len(tr)} training subjects are fewer than one batch of {cfg.batch_size}",
-                                hint=f"use --batch-size {max(2, len(tr))} or fewer, or more subjects")
-    grp = [(groups or {}).get(f, group_of(f)) for f in flavors]
+        tr, va, te = random_split_indices(len(subj), cfg.trainval_frac, cfg.val_frac, seed=0)
+    if len(tr) < cfg.batch_size:
+        raise TrainingError(f"{len(tr)} training subjects are fewer than one batch of {cfg.batch_size}",
+                            hint=f"use --batch-size {max(2, len(tr))} or fewer, or more subjects")
+    return _Start(cfg, flavors, tr, va, te, prefix=output_prefix(cfg.output), checkpoint=ck)
+
+
+def _transforms(st: _Start, arrays: Mapping[str, npt.NDArray[np.float64]],
+                given: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str], str]:
+    """Fitted transforms by flavor, the flavors fitted here, and the transformation spec."""
+    cfg, ck = st.config, st.checkpoint
     spec = cfg.transformation
-    if ck is not None and cfg.start_from and not transforms:
+    if ck is not None and cfg.start_from and not given:
         spec = str(ck.raw.get("input_transformation_info") or spec)
         log.warning("fine-tuning with freshly fitted %s transforms; give the checkpoint's transform file with -t "
                     "to keep its input space", spec)
-    if cfg.resume and not transforms:
+    if cfg.resume and not given:
         from ..naming import sibling
         from ..transform_files import load_transforms
 
         tfile = sibling(cfg.resume, "ioxfm")
         if tfile.exists():
-            transforms = load_transforms([tfile])
-    tfs, fitted = _fit_transforms(arrays, flavors, tr, transforms, spec)
-    sizes = [int(tfs[f].transform(arrays[f][:1]).shape[1]) for f in flavors]
-    if ck is None:
-        model = _new_model(cfg, sizes, cfg.seed)
-    elif cfg.start_from:
+            given = load_transforms([tfile])
+    tfs, fitted = _fit_transforms(arrays, st.flavors, st.train_idx, given, spec)
+    return tfs, fitted, spec
+
+
+def _model(st: _Start, sizes: list[int], device: torch.device) -> Krakencoder:
+    """The resumed, fine-tuned or new network for input sizes ``sizes``, on ``device``."""
+    cfg, ck, model = st.config, st.checkpoint, st.model
+    if model is None and ck is not None:  # --start-from
         model = _model_from(ck, cfg.dropout)
-        extra = {"starting_point_file": str(cfg.start_from), "starting_point_epoch": ck.epoch}
+        st.extra = {"starting_point_file": str(cfg.start_from), "starting_point_epoch": ck.epoch}
+    if model is None:
+        model = _new_model(cfg, sizes, cfg.seed)
     if list(model.config.input_size_list) != sizes:
         raise TrainingError(f"the transforms give input sizes {sizes}, the model expects "
                             f"{list(model.config.input_size_list)}", hint="give the checkpoint's transform file with -t")
-    model = model.to(device)
-    if not cfg.resume:
-        specs = ("self",) if cfg.target_encoding is not None and (cfg.only_self or cfg.strict) else cfg.paths
-        paths = resolve_paths(specs, flavors, grp)
-    plan = PathPlan.build(paths, len(flavors), device)
-    path_names = [p.name(flavors) for p in paths]
+    return model.to(device)
 
-    xt = [tfs[f].transform(arrays[f], device=device).to(torch.float32) for f in flavors]
-    same = len({x.shape[1] for x in xt}) == 1
-    tr_t = torch.as_tensor(tr, device=device)
-    va_t = torch.as_tensor(va, device=device)
-    all_x = Batch.of(xt, stack=same)
+
+@dataclass
+class _DeviceData:
+    train: Batch
+    train_eval: EvalData
+    val: EvalData
+    train_targets: Targets | None
+
+
+def _device_data(st: _Start, arrays: Mapping[str, npt.NDArray[np.float64]], tfs: Mapping[str, Any],
+                 targets: Targets | None, device: torch.device) -> _DeviceData:
+    """Transformed training and validation tensors on ``device`` (validation also in edge space, for metrics)."""
+    fl, tr, va = st.flavors, st.train_idx, st.val_idx
+    xt = [tfs[f].transform(arrays[f], device=device).to(torch.float32) for f in fl]
+    tr_t, va_t = torch.as_tensor(tr, device=device), torch.as_tensor(va, device=device)
+    all_x = Batch.of(xt, stack=len({x.shape[1] for x in xt}) == 1)
     train_b = all_x.rows(tr_t)
-    raw_val = [torch.as_tensor(arrays[f][va], dtype=torch.float32, device=device) for f in flavors]
-    demean = [torch.as_tensor(arrays[f][tr].mean(axis=0), dtype=torch.float32, device=device) for f in flavors]
-    targets = _targets(target_latents, cfg, flavors, n_subj, model.config.latentsize, device)
+    raw_val = [torch.as_tensor(arrays[f][va], dtype=torch.float32, device=device) for f in fl]
+    demean = [torch.as_tensor(arrays[f][tr].mean(axis=0), dtype=torch.float32, device=device) for f in fl]
     val = EvalData(all_x.rows(va_t), raw_val, demean, None if targets is None else targets.rows(va_t))
-    train_eval = EvalData(train_b, None, None)
+    return _DeviceData(train_b, EvalData(train_b, None, None), val, None if targets is None else targets.rows(tr_t))
+
+
+def _write_split_and_transforms(names: RunNames, st: _Start, subj: list[str], tfs: Mapping[str, Any],
+                                fitted: Sequence[str], inputs: Sequence[str] | None) -> None:
+    """A new run writes its split and the transforms it fitted before training starts."""
+    if names.prefix is None or st.config.resume:
+        return
+    check_writable_dir(names.path("chkpt"))  # type: ignore[arg-type]
+    _refuse_overwriting_inputs(names, st.config, inputs)
+    sp = names.path("subjsplit")
+    write_split_file(sp, SubjectSplit(subj, st.train_idx, st.val_idx, st.test_idx))  # type: ignore[arg-type]
+    names.files["subjsplit"] = sp  # type: ignore[assignment]
+    if fitted:
+        from ..transform_files import save_transforms
+
+        names.files["ioxfm"] = save_transforms(names.path("ioxfm"),  # type: ignore[arg-type]
+                                               {f: tfs[f] for f in fitted}, [subj[i] for i in st.train_idx])
+
+
+def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainConfig, *,
+                subjects: Sequence[str] | None, groups: Mapping[str, str | None] | None,
+                transforms: Mapping[str, Any] | None, split: SubjectSplit | None,
+                target_latents: Any, device: torch.device, command: Sequence[str] | None,
+                resume_overrides: Collection[str] | None = None, inputs: Sequence[str] | None = None) -> RunSetup:
+    """Resolve a run (see module docstring): start, transforms, model, paths, device data, names, record.
+
+    ``resume_overrides`` names the options of ``config`` a resumed run takes (default
+    :data:`~.resume.RESUME_OVERRIDES`); ``inputs`` (the ``-i`` specs) are recorded for ``--resume``.
+    """
+    arrays = _arrays(cohort)
+    subj = _subject_ids(subjects, next(iter(arrays.values())).shape[0])
+    st = _resumed(arrays, subj, config, resume_overrides) if config.resume else _fresh(arrays, subj, config, split)
+    cfg, flavors = st.config, st.flavors
+    tfs, fitted, spec = _transforms(st, arrays, transforms)
+    model = _model(st, [int(tfs[f].transform(arrays[f][:1]).shape[1]) for f in flavors], device)
+    if st.paths is None:
+        specs = ("self",) if cfg.target_encoding is not None and (cfg.only_self or cfg.strict) else cfg.paths
+        st.paths = resolve_paths(specs, flavors, [(groups or {}).get(f, group_of(f)) for f in flavors])
+    plan = PathPlan.build(st.paths, len(flavors), device)
+    path_names = [p.name(flavors) for p in st.paths]
+    data = _device_data(st, arrays, tfs, _targets(target_latents, cfg, flavors, len(subj), model.config.latentsize,
+                                                  device), device)
     lr = cfg.lr if cfg.path_steps else (cfg.fast_lr or cfg.lr * plan.max_share)
-
-    data_str = data_string(cfg, len(flavors), n_subj, str(getattr(tfs[flavors[0]], "spec", spec)), len(paths))
-    names = RunNames(prefix, suffix or make_suffix(data_str, model.config.summary(), train_string(cfg)))
-    split_out = SubjectSplit(subj, tr, va, te)
-    if prefix is not None and not cfg.resume:
-        check_writable_dir(names.path("chkpt", "pt"))  # type: ignore[arg-type]
-        _refuse_overwriting_inputs(names, cfg, inputs)
-        sp = names.path("subjsplit", "mat")
-        write_split_file(sp, split_out)  # type: ignore[arg-type]
-        names.files["subjsplit"] = sp  # type: ignore[assignment]
-        if fitted:
-            from ..transform_files import save_transforms
-
-            names.files["ioxfm"] = save_transforms(names.path("ioxfm", "npy"),  # type: ignore[arg-type]
-                                                   {f: tfs[f] for f in fitted}, [subj[i] for i in tr])
-    orig_sizes = [arrays[f].shape[1] for f in flavors]
-    netinfo = network_info(config=cfg, model=model, transforms=tfs, flavors=flavors, orig_sizes=orig_sizes,
-                           paths=[(p.source, p.target) for p in paths])
+    data_str = data_string(cfg, len(flavors), len(subj), str(getattr(tfs[flavors[0]], "spec", spec)), len(st.paths))
+    names = RunNames(st.prefix, st.suffix or make_suffix(data_str, model.config.summary(), train_string(cfg)))
+    _write_split_and_transforms(names, st, subj, tfs, fitted, inputs)
+    netinfo = network_info(config=cfg, model=model, transforms=tfs, flavors=flavors,
+                           orig_sizes=[arrays[f].shape[1] for f in flavors],
+                           paths=[(p.source, p.target) for p in st.paths])
     params = training_params(config=cfg, model=model, flavors=flavors, path_names=path_names, subjects=subj,
-                             train_idx=tr, val_idx=va, names=names, data_str=data_str, effective_lr=lr, command=command)
-    params.update(extra)
-    if inputs:
-        extra["kraken_inputs"] = list(inputs)
-    record = _record(path_names, cfg, params, netinfo, model, flavors, ck if cfg.resume else None)
-    previous: list[Path] = []
-    if cfg.resume and ck is not None:
-        previous = [Path(p) for p in ck.raw.get("kraken_checkpoints", [])] + [Path(cfg.resume)]
+                             train_idx=st.train_idx, val_idx=st.val_idx, names=names, data_str=data_str,
+                             effective_lr=lr, command=command)
+    params.update(st.extra)
+    extra = dict(st.extra, **({"kraken_inputs": list(inputs)} if inputs else {}))
+    record = _record(path_names, cfg, params, netinfo, model, flavors, st.checkpoint if cfg.resume else None)
+    previous = ([Path(p) for p in st.checkpoint.raw.get("kraken_checkpoints", [])] + [Path(cfg.resume)]
+                if cfg.resume and st.checkpoint is not None else [])
     return RunSetup(config=cfg, device=device, flavors=flavors, path_names=path_names, plan=plan, model=model,
-                    transforms=tfs, split=split_out, train=train_b, train_eval=train_eval, val=val,
-                    train_targets=None if targets is None else targets.rows(tr_t), effective_lr=lr, names=names,
-                    record=record, netinfo=netinfo, params=params, start_epoch=start, resume_state=resume_state,
-                    previous_checkpoints=previous, extra=extra)
+                    transforms=tfs, split=SubjectSplit(subj, st.train_idx, st.val_idx, st.test_idx),
+                    train=data.train, train_eval=data.train_eval, val=data.val, train_targets=data.train_targets,
+                    effective_lr=lr, names=names, record=record, netinfo=netinfo, params=params,
+                    start_epoch=st.start_epoch, resume_state=st.resume_state, previous_checkpoints=previous,
+                    extra=extra)
 
 
 def _refuse_overwriting_inputs(names: RunNames, cfg: TrainConfig, inputs: Sequence[str] | None) -> None:

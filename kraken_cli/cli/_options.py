@@ -57,6 +57,8 @@ SubjectsOpt = Annotated[
 SplitFileOpt = Annotated[Optional[Path], typer.Option("--split-file", help="Subject split .mat (subjects, subjidx_train/val/test).")]
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="Which split of --split-file to use: train, val, test or all.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (written into the outputs).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, metavar="N",
+                                                  help="CPU threads (default: the usable cores other work leaves free).")]
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Total training epochs (a resumed run continues up to this count).")]
 HeatmapOpt = Annotated[
     Optional[Path],

@@ -10,8 +10,8 @@ import typer
 from ._argv import command_line, given_params
 from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, TransformOpt,
-                       VerboseOpt)
+from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, ThreadsOpt,
+                       TransformOpt, VerboseOpt)
 from .app import app
 
 _PAPER = "correye+enceye.w10+neidist+encdist.w10+mse.w1000+latentsimloss.w10000"
@@ -52,6 +52,7 @@ def train_command(
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue a run from its checkpoint, bit-exactly.")] = None,
     start_from: Annotated[Optional[Path], typer.Option("--start-from", help="Fine-tune from a checkpoint's architecture and weights.")] = None,
     device: DeviceOpt = Device.auto,
+    threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -97,7 +98,7 @@ def train_command(
         with display:
             result = train_from_inputs(inputs, config, progress=display.progress, on_display=display.show,
                                        device=device.value, command=command_line(ctx), distributed=dist,
-                                       resume_overrides=overrides)
+                                       resume_overrides=overrides, threads=threads)
     if result is None:  # a torchrun process other than rank 0
         return
     files = {k: str(v) for k, v in result.files.items()}

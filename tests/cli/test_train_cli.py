@@ -345,6 +345,8 @@ def test_resume_alone_takes_the_stored_inputs_and_options(base: dict[str, Any], 
     assert_same_weights(report["checkpoints"][-1], base["checkpoints"][-1])
     log = Path(report["files"]["log"]).read_text().splitlines()
     assert [ln.split()[1] for ln in log if ln.startswith("epoch ")] == ["5/10", "10/10"]
+    assert log[1].startswith("threads: "), "the thread choice is logged once, before the epochs"
+    log = [ln for ln in log if not ln.startswith("threads: ")]
     assert log[0].startswith("kraken train --input") and log[1].startswith("epoch 5/10")
     assert log[2].startswith("resumed at epoch 5: kraken train ") and " --resume " in log[2] and "--input" not in log[2]
 

@@ -59,6 +59,7 @@ class RunSetup:
     resume_state: dict[str, Any] | None = None
     previous_checkpoints: list[Path] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    threads: str = ""  #: the CPU threads training uses, and why (for the log)
 
     def save_checkpoint(self, model: Krakencoder, completed: int, trainer_state: dict[str, Any]) -> Path:
         """Write ``<prefix>_chkpt_<suffix>_ep<completed>.pt`` (original layout + kraken keys)."""

@@ -367,7 +367,7 @@ def follow(comm: Communicator, *, threads: int | None = None) -> None:
         When rank 0 failed before training, or a process is lost during training.
     """
     from .config import TrainConfig
-    from .schedule import EpochSchedule, auto_threads, make_trainer, training_threads
+    from .schedule import EpochSchedule, make_trainer, thread_choice, training_threads
 
     header, tensors = comm.receive()
     if header.get("status") != "ok":
@@ -380,8 +380,7 @@ def follow(comm: Communicator, *, threads: int | None = None) -> None:
     _load_optimizer(trainer.optimizer, header, it)
     width = max(x.shape[1] for x in data.xs)
     sched = EpochSchedule.of(cfg)
-    with training_threads(threads if threads is not None else
-                          auto_threads(plan.n_paths, cfg.batch_size, width, comm.device)):
+    with training_threads(thread_choice(threads, plan.n_paths, cfg.batch_size, width, comm.device).threads):
         for e in range(int(header["start_epoch"]), cfg.epochs):
             trainer.run_epoch(e)
             if sched.syncs(e + 1):

@@ -33,7 +33,7 @@ from .fast import FastTrainer
 from .interrupts import stop_on_signals
 from .legacy import LegacyTrainer
 from .record import TrainRecord
-from .schedule import EpochSchedule, auto_threads, make_trainer, training_threads
+from .schedule import EpochSchedule, make_trainer, thread_choice, training_threads
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class DisplayEvent:
     loss_val: npt.NDArray[np.float64]
     metrics: dict[str, npt.NDArray[np.float64]]        #: validation, original edge space, per path
     metrics_train: dict[str, npt.NDArray[np.float64]]  #: training subjects, transformed space, per path
+    threads: str = ""                                  #: the CPU threads used, and why
 
     def mean(self, name: str) -> float:
         """Mean of a validation metric over paths (NaN-aware)."""
@@ -121,7 +122,8 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
         Where training runs.
     threads : int, optional
         CPU threads while training (restored afterwards). Default: 1 when the per-batch work is
-        small, where extra threads only add synchronisation cost; otherwise torch's setting.
+        small, where extra threads only add synchronisation cost; otherwise the usable cores other
+        processes leave free (:mod:`~kraken_cli.engine.threads`). The choice is in the run's log.
     figures : bool
         Draw the training curves and heatmap PNGs at the end (needs ``config.output``).
     command : sequence of str, optional
@@ -153,8 +155,10 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
                             split=split, target_latents=target_latents, device=dev, command=command,
                             resume_overrides=resume_overrides, inputs=inputs)
         width = max(x.shape[1] for x in setup.train.xs)
-        with training_threads(threads if threads is not None else
-                              auto_threads(setup.plan.n_paths, setup.config.batch_size, width, dev)):
+        choice = thread_choice(threads, setup.plan.n_paths, setup.config.batch_size, width, dev)
+        setup.threads = choice.reason
+        log.info("training threads: %s", choice.reason)
+        with training_threads(choice.threads):
             return _run(setup, progress=progress, on_display=on_display, on_checkpoint=on_checkpoint,
                         figures=figures, command=command, comm=comm)
     except BaseException as exc:
@@ -305,7 +309,7 @@ def _display(s: RunSetup, model: Krakencoder, e: int, sec_per_epoch: float, elap
     loss_train = np.asarray(rec["loss_train"][:, e], dtype=np.float64)
     ev = DisplayEvent(epoch=e + 1, epochs=s.config.epochs, elapsed=elapsed, seconds_per_epoch=sec_per_epoch,
                       path_names=list(s.path_names), loss_train=loss_train, loss_val=loss_val, metrics=val,
-                      metrics_train=train_opt)
+                      metrics_train=train_opt, threads=s.threads)
     log.info("epoch %d/%d: %.3f s/epoch, validation top1acc %.3f avgrank %.4f avgcorr_resid %.3f",
              ev.epoch, ev.epochs, sec_per_epoch, ev.mean("top1acc"), ev.mean("avgrank"), ev.mean("avgcorr_resid"))
     return ev

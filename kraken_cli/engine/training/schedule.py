@@ -15,6 +15,7 @@ import torch
 
 from ..errors import TrainingError
 from ..model import Krakencoder
+from ..threads import ThreadChoice, choose_threads
 from ._common import Batch, ProcessLink, PathPlan, Targets
 from .config import TrainConfig
 from .fast import FastTrainer
@@ -59,12 +60,11 @@ def make_trainer(model: Krakencoder, data: Batch, plan: PathPlan, config: TrainC
     return FastTrainer(model, data, plan, config.recipe, comm=comm, **common)
 
 
-def auto_threads(n_paths: int, batch_size: int, width: int, dev: torch.device) -> int | None:
-    """CPU threads for training: 1 when the per-batch work is small (recipe P: 65k predictions
-    per batch), else torch's setting (paper scale, 2.4M: 0.93 instead of 1.36 s/epoch on 2 cores)."""
-    if dev.type != "cpu":
-        return None
-    return 1 if n_paths * batch_size * width < 1_000_000 else None
+def thread_choice(requested: int | None, n_paths: int, batch_size: int, width: int,
+                  dev: torch.device) -> ThreadChoice:
+    """CPU threads for training (:func:`~kraken_cli.engine.threads.choose_threads`): small steps
+    (recipe P: 65k predictions per batch) run on 1 thread, paper scale (2.4M) on the free cores."""
+    return choose_threads(requested, device_type=dev.type, small_work=n_paths * batch_size * width < 1_000_000)
 
 
 @contextlib.contextmanager

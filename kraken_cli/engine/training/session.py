@@ -28,7 +28,8 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
                       on_checkpoint: Callable[[Path], None] | None = None, device: str = "cpu",
                       figures: bool = True, command: Sequence[str] | None = None,
                       distributed: "DistributedSpec | None" = None,
-                      resume_overrides: Collection[str] | None = None) -> TrainResult | None:
+                      resume_overrides: Collection[str] | None = None,
+                      threads: int | None = None) -> TrainResult | None:
     """Train on ``-i FLAVOR[@GROUP]=PATH`` inputs with ``config`` (see ``kraken train --help``).
 
     With ``config.resume``, ``inputs`` may be empty (the run's recorded inputs are read again) and
@@ -36,12 +37,13 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
     come from the checkpoint (see :mod:`.resume`).
 
     With ``distributed`` (a ``torchrun`` job of more than one process) this process joins the
-    job; rank 0 returns the result, the other ranks return None.
+    job; rank 0 returns the result, the other ranks return None. ``threads``: CPU threads per
+    process (default: chosen from the free cores, see :mod:`kraken_cli.engine.threads`).
     """
     if distributed is None or distributed.world_size <= 1:
         return _train_from_inputs(inputs, config, progress=progress, on_display=on_display,
                                   on_checkpoint=on_checkpoint, device=device, figures=figures, command=command,
-                                  resume_overrides=resume_overrides)
+                                  resume_overrides=resume_overrides, threads=threads)
     from .distributed import follow, start
 
     if config.path_steps:
@@ -53,9 +55,9 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
             result: TrainResult | None = _train_from_inputs(
                 inputs, config, progress=progress, on_display=on_display, on_checkpoint=on_checkpoint,
                 device=str(comm.device), figures=figures, command=command, comm=comm,
-                resume_overrides=resume_overrides)
+                resume_overrides=resume_overrides, threads=threads)
         else:
-            follow(comm)
+            follow(comm, threads=threads)
             result = None
     except BaseException as exc:
         comm.abort_setup(exc)
@@ -68,7 +70,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
                        on_display: Callable[[DisplayEvent], None] | None,
                        on_checkpoint: Callable[[Path], None] | None, device: str, figures: bool,
                        command: Sequence[str] | None, comm: "Communicator | None" = None,
-                       resume_overrides: Collection[str] | None = None) -> TrainResult:
+                       resume_overrides: Collection[str] | None = None, threads: int | None = None) -> TrainResult:
     from ..io import load_cohort, read_split_file
     from ..io._atomic import check_writable_dir
     from ..predict import resolve_device
@@ -116,7 +118,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
     result = train(cohort.arrays(), config, subjects=cohort.subjects, groups=groups, transforms=transforms,
                    split=split, target_latents=targets, progress=progress, on_display=display,
                    on_checkpoint=checkpointed, device=resolve_device(device), figures=figures, command=command,
-                   comm=comm, resume_overrides=resume_overrides, inputs=absolute_inputs(inputs))
+                   comm=comm, resume_overrides=resume_overrides, inputs=absolute_inputs(inputs), threads=threads)
     if log.file is not None:
         result.files["log"] = log.file
     return result
@@ -142,6 +144,9 @@ class TrainLog:
                 self.lines = [*kept, f"resumed at epoch {previous[1]}: {command_text(command)}"]
 
     def add(self, ev: DisplayEvent) -> None:
+        note = f"threads: {ev.threads}"
+        if ev.threads and note not in self.lines:
+            self.lines.append(note)
         self.lines.append(
             f"epoch {ev.epoch}/{ev.epochs}  {ev.seconds_per_epoch * 1000:.1f} ms/epoch  "
             f"loss train {float(ev.loss_train.mean()):.6g} val {float(ev.loss_val.mean()):.6g}  "

@@ -10,8 +10,9 @@ import typer
 from . import _complete
 from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, HeatmapOpt, InputOpt,
-                       JsonOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
+from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, EdgeOrder, EdgeOrderOpt,
+                       FormatOpt, HeatmapOpt, ImputeMissing, ImputeMissingOpt, InputOpt, JsonOpt,
+                       ParticipantLabelOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
 from ._options import cache_dir_for
 from .app import app
 
@@ -39,6 +40,9 @@ def run_command(
                                                   help="Output file; {input} and {output} make one file per input/output.")] = None,
     square: Annotated[bool, typer.Option("--square", help="Write R x R matrices (NaN diagonal) instead of edge vectors.")] = False,
     fmt: FormatOpt = None,
+    edge_order: EdgeOrderOpt = EdgeOrder.triu,
+    impute_missing: ImputeMissingOpt = ImputeMissing.none,
+    participant_label: ParticipantLabelOpt = [],  # noqa: B006
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")] = False,
     metrics_csv: Annotated[Optional[Path], typer.Option("--metrics-csv", help="Write --evaluate metrics to this CSV.")] = None,
     heatmap: HeatmapOpt = None,
@@ -83,7 +87,8 @@ def run_command(
             adapt_source=tuple(adapt_source), subjects=subjects, split_file=str(split_file) if split_file else None,
             split=split, evaluate=evaluate, metrics_csv=str(metrics_csv) if metrics_csv else None,
             heatmap=str(heatmap) if heatmap else None, demean=demean, device=device.value,
-            cache_dir=cache_dir_for(cache_dir))
+            cache_dir=cache_dir_for(cache_dir), edge_order=edge_order.value,
+            impute_missing=impute_missing.value, participant_labels=tuple(participant_label))
         result = run(config, progress=make_progress(quiet, as_json))
     from ._render import render_run
 

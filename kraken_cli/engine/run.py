@@ -46,6 +46,9 @@ class RunConfig:
     demean: str = "test"
     device: str = "auto"
     cache_dir: str | None = None
+    edge_order: str = "triu"  # order of [subjects x edges] inputs: triu (kraken) or nilearn
+    impute_missing: str = "none"  # missing parcels: an error, or "mean" over the other subjects
+    participant_labels: tuple[str, ...] = ()  # --participant-label: only these sub- labels
 
     def __post_init__(self) -> None:
         """Every option and combination is checked here, before any input is read (usage errors)."""
@@ -69,7 +72,16 @@ class RunConfig:
                             hint="the adapter file already holds the fitted adaptation")
         if self.adapt_source and mode == "none":
             raise SpecError("--adapt-source needs --adapt MODE", hint="add --adapt meanfit+meanshift, for example")
-        resolve_format(self.fmt, self.output)
+        fmt = resolve_format(self.fmt, self.output)
+        from .io._pipelines import check_impute
+        from .io._edge_order import check_edge_order
+
+        check_edge_order(self.edge_order)
+        check_impute(self.impute_missing)
+        if fmt == "bids":
+            from .io._bids_out import check_bids_options
+
+            check_bids_options(self.output, self.options.outputs)
 
 
 @dataclass
@@ -193,7 +205,9 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     specs = [FlavorSpec.parse(s) for s in config.inputs]
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
-    cohort = select_subjects(load_cohort(specs), config.subjects, config.split_file, config.split)
+    cohort = load_cohort(specs, impute_missing=config.impute_missing, edge_order=config.edge_order)
+    cohort = select_subjects(_participants(cohort, config.participant_labels), config.subjects,
+                             config.split_file, config.split)
     plan = model.plan(cohort, config.options)
     widths = {o: (model.checkpoint.config.latentsize if o == "encoded"
                   else model.transform_for(o).n_features_in_) for o in plan.outputs}
@@ -203,6 +217,10 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
         files = expand_template(config.output, plan.sources, plan.outputs)
         input_files = [cohort.sources[f].file for f in cohort.flavors]
         check_outputs(files, fmt, cohort.n_subjects, widths, input_files)
+        if fmt == "bids":
+            from .io._bids_out import check_bids_plan
+
+            check_bids_plan(Path(config.output), plan.sources, plan.outputs, widths, cohort.subjects)
     elif not config.evaluate:
         log.warning("no -o/--output given: predictions are computed but not saved")
     prepare_adaptation(model, cohort, plan, config)
@@ -222,7 +240,8 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     written: list[Path] = []
     try:
         for f in files:
-            writers.append(open_writer(fmt, f, meta, cohort.n_subjects, widths, square=config.square))
+            writers.append(_bids_writer(f, meta, ck, plan) if fmt == "bids"
+                           else open_writer(fmt, f, meta, cohort.n_subjects, widths, square=config.square))
         for start, chunk in model.iter_predictions(cohort, plan, config.options, progress):
             for w in writers:
                 w.write_rows(start, chunk)
@@ -250,6 +269,26 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
         result.files += write_evaluation(result.metrics, config.metrics_csv, config.heatmap,
                                          title=Path(checkpoint_label).name)
     return result
+
+
+def _participants(cohort: Cohort, labels: Sequence[str]) -> Cohort:
+    """Only the subjects of ``--participant-label`` (``sub-`` optional; sessions of a subject kept)."""
+    if not labels:
+        return cohort
+    want = {lab.removeprefix("sub-") for lab in labels}
+    keep = [s for s in cohort.subjects if s.removeprefix("sub-").split("_ses-")[0] in want]
+    if not keep:
+        raise SpecError(f"--participant-label {' '.join(labels)} matches none of the {cohort.n_subjects} subjects",
+                        hint=f"subjects found: {', '.join(cohort.subjects[:8])}")
+    return cohort.subset(keep)
+
+
+def _bids_writer(f: Any, meta: Any, checkpoints: Sequence[str], plan: RunPlan) -> Any:
+    from .io._bids_out import BidsWriter, Provenance
+
+    prov = Provenance(checkpoints=list(checkpoints), fusion_members=meta.fusion_members, inputs=meta.inputfiles,
+                      adaptations={k: a.summary() for k, a in plan.adaptations.items()})
+    return BidsWriter(f.path, f.sources, f.outputs, meta.subjects, prov)
 
 
 def evaluate(model: KrakenModel, cohort: Cohort, truth_of: Mapping[str, str],

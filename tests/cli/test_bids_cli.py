@@ -1,0 +1,148 @@
+"""``kraken run --format bids``, pipeline inputs and ``--edge-order``/``--impute-missing`` through CliRunner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from kraken_cli.cli.app import app
+
+from ..helpers import FC, SC, TinyModel, make_tiny_model, random_connectomes, tri
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
+    return make_tiny_model(tmp_path_factory.mktemp("bidscli"))
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, tiny: TinyModel) -> dict[str, Path]:
+    return tiny.write_inputs(tmp_path / "in", 3)
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_bids_output_layout_sidecars_and_round_trip(tmp_path: Path, tiny: TinyModel,
+                                                    inputs: dict[str, Path]) -> None:
+    out = tmp_path / "deriv" / "kraken"
+    res = invoke("run", *tiny.model_args(), *tiny.input_args(inputs), "--fusion", "--format", "bids",
+                 "-o", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "kraken"
+    tsv = out / "sub-sub000" / "func" / "sub-sub000_atlas-fs86_meas-FCcorrHPF_desc-fusion_relmat.dense.tsv"
+    assert tsv.is_file()
+    assert (out / "sub-sub002" / "dwi" / "sub-sub002_atlas-fs86_meas-SCifod2actVN_desc-FCcorrfs86hpf_relmat.dense.tsv").is_file()
+    side = json.loads(tsv.with_name(tsv.name.replace(".dense.tsv", ".json")).read_text())
+    sha = hashlib.sha256(tiny.checkpoint.read_bytes()).hexdigest()
+    assert side["CheckpointSHA256"] == [sha]
+    assert side["Measure"] == "FCcorrHPF" and side["Directed"] is False and side["ValidDiagonal"] is False
+    assert side["SourcesFused"] == [FC, SC] and side["Flavor"] == FC
+    mat = np.loadtxt(tsv, delimiter="\t")
+    assert mat.shape == (86, 86) and np.isnan(np.diag(mat)).all()
+
+    # the same predictions as a .npz, for comparison
+    npz = tmp_path / "p.npz"
+    assert invoke("run", *tiny.model_args(), *tiny.input_args(inputs), "--fusion", "-o", str(npz)).exit_code == 0
+    with np.load(npz) as z:
+        want = z[f"predicted_alltypes/fusion/{FC}.npy"]
+        subjects = list(z["subjects.npy"])
+    np.testing.assert_allclose(tri(mat), want[0], rtol=1e-6)
+
+    # round trip: kraken reads its own BIDS output (choosing one source with desc-)
+    again = tmp_path / "again.npz"
+    res = invoke("run", *tiny.model_args(), "-i", f"{out}:desc-fusion", "-o", str(again), "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert sorted(i["flavor"] for i in report["inputs"]) == sorted([FC, SC])
+    with np.load(again) as z:
+        assert list(z["subjects.npy"]) == subjects
+    res = invoke("run", *tiny.model_args(), "-i", str(out), "-o", str(again))
+    assert res.exit_code == 1 and "desc-" in res.output
+
+
+def test_bids_usage_errors(tmp_path: Path, tiny: TinyModel, inputs: dict[str, Path]) -> None:
+    base = ["run", *tiny.model_args(), *tiny.input_args(inputs), "--format", "bids"]
+    res = invoke(*base)
+    assert res.exit_code == 2 and "needs -o OUTDIR" in res.output
+    res = invoke(*base, "-o", str(tmp_path / "{input}"))
+    assert res.exit_code == 2 and "placeholder" in res.output
+    res = invoke(*base, "-o", str(tmp_path / "x"), "--outputs", "encoded")
+    assert res.exit_code == 2 and "encoded" in res.output
+    res = invoke(*base, "-o", str(tmp_path / "x.mat"))
+    assert res.exit_code == 2
+    other = tmp_path / "xcp_d"
+    other.mkdir()
+    (other / "dataset_description.json").write_text('{"GeneratedBy": [{"Name": "xcp_d"}]}')
+    res = invoke(*base, "-o", str(other))
+    assert res.exit_code == 1 and "another pipeline" in res.output
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.mat").exists()
+    assert [p.name for p in other.iterdir()] == ["dataset_description.json"]
+
+
+def test_participant_label(tmp_path: Path, tiny: TinyModel, inputs: dict[str, Path]) -> None:
+    out = tmp_path / "k"
+    res = invoke("run", *tiny.model_args(), *tiny.input_args(inputs), "--format", "bids", "-o", str(out),
+                 "--participant-label", "sub-sub001", "--outputs", SC)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.glob("sub-*")) == ["sub-sub001"]
+    res = invoke("run", *tiny.model_args(), *tiny.input_args(inputs), "-o", str(tmp_path / "a.npz"),
+                 "--participant-label", "nobody")
+    assert res.exit_code == 2 and "matches none" in res.output
+
+
+def _nilearn_vec(mats: np.ndarray) -> np.ndarray:
+    r = mats.shape[-1]
+    mask = np.tril(np.ones((r, r), dtype=bool))
+    scale = np.ones((r, r))
+    np.fill_diagonal(scale, math.sqrt(2))
+    return (mats / scale)[:, mask]
+
+
+def test_edge_order_nilearn_option(tmp_path: Path, tiny: TinyModel, inputs: dict[str, Path]) -> None:
+    rng = np.random.default_rng(0)
+    ts = rng.standard_normal((3, 300, 86)) + rng.standard_normal((3, 300, 1))
+    mats = np.stack([np.corrcoef(t, rowvar=False) for t in ts])
+    vec = tmp_path / "fc_vec.npy"
+    np.save(vec, _nilearn_vec(mats))
+    sq = tmp_path / "fc_sq.npy"
+    np.save(sq, mats)
+    res = invoke("run", *tiny.model_args(), "-i", f"{FC}={vec}", "-o", str(tmp_path / "bad.npz"))
+    assert res.exit_code == 1 and "--edge-order nilearn" in res.output
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert invoke("run", *tiny.model_args(), "-i", f"{FC}={vec}", "--edge-order", "nilearn",
+                  "-o", str(a)).exit_code == 0
+    assert invoke("run", *tiny.model_args(), "-i", f"{FC}={sq}", "-o", str(b)).exit_code == 0
+    with np.load(a) as za, np.load(b) as zb:
+        np.testing.assert_allclose(za[f"predicted_alltypes/{FC}/{SC}.npy"], zb[f"predicted_alltypes/{FC}/{SC}.npy"],
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_impute_missing_option(tmp_path: Path, tiny: TinyModel) -> None:
+    mats = random_connectomes(3, 86, seed=3)
+    mats[1, 4, :] = mats[1, :, 4] = np.nan
+    root = tmp_path / "xcp_d"
+    for i, m in enumerate(mats):
+        f = root / f"sub-0{i}" / "func" / f"sub-0{i}_task-rest_seg-fs86_stat-pearsoncorrelation_relmat.tsv"
+        f.parent.mkdir(parents=True)
+        names = [f"r{k}" for k in range(86)]
+        rows = ["Node\t" + "\t".join(names)] + [n + "\t" + "\t".join("n/a" if np.isnan(v) else f"{v:.6f}" for v in row)
+                                             for n, row in zip(names, m)]
+        f.write_text("\n".join(rows) + "\n")
+    res = invoke("run", *tiny.model_args(), "-i", f"{FC}={root}", "-o", str(tmp_path / "p.npz"))
+    assert res.exit_code == 1 and "parcels r4 (#5)" in res.output and "--impute-missing mean" in res.output
+    res = invoke("run", *tiny.model_args(), "-i", f"{FC}={root}", "--impute-missing", "mean",
+                 "-o", str(tmp_path / "p.npz"))
+    assert res.exit_code == 0, res.output
+    assert "imputed" in res.output

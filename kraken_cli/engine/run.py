@@ -49,6 +49,7 @@ class RunConfig:
     edge_order: str = "triu"  # order of [subjects x edges] inputs: triu (kraken) or nilearn
     impute_missing: str = "none"  # missing parcels: an error, or "mean" over the other subjects
     participant_labels: tuple[str, ...] = ()  # --participant-label: only these sub- labels
+    bids_dir: str | None = None  # --bids DERIV_DIR OUTDIR: inputs found in DERIV_DIR (bids_app)
 
     def __post_init__(self) -> None:
         """Every option and combination is checked here, before any input is read (usage errors)."""
@@ -78,6 +79,8 @@ class RunConfig:
 
         check_edge_order(self.edge_order)
         check_impute(self.impute_missing)
+        if self.bids_dir is not None and fmt != "bids":
+            raise SpecError("--bids writes BIDS derivatives to its OUTDIR", hint="drop -o and --format")
         if fmt == "bids":
             from .io._bids_out import check_bids_options
 
@@ -105,6 +108,7 @@ class RunResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     plan_sources: list[str] = field(default_factory=list)
     plan_outputs: list[str] = field(default_factory=list)
+    discovery: list[dict[str, Any]] = field(default_factory=list)  # --bids: what was found, used, skipped
 
 
 def _resolve(name: str, cache_dir: Path | None) -> str:
@@ -199,10 +203,16 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     """Run a checkpoint on connectome inputs; see ``kraken run --help``."""
     from .io import load_cohort
 
-    if not config.inputs:
-        raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
     fmt = resolve_format(config.fmt, config.output)  # a usage error before any file is read
-    specs = [FlavorSpec.parse(s) for s in config.inputs]
+    inputs, discovery = config.inputs, []
+    if config.bids_dir is not None:
+        from .bids_app import plan_bids_inputs
+
+        found = plan_bids_inputs(config.bids_dir, config.output or "", config.inputs)
+        inputs, discovery = tuple(found.inputs), [f.summary() for f in found.found]
+    if not inputs:
+        raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
+    specs = [FlavorSpec.parse(s) for s in inputs]
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
     cohort = load_cohort(specs, impute_missing=config.impute_missing, edge_order=config.edge_order)
@@ -261,7 +271,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
                              cohort.sources[f].flavor.atlas) for f in cohort.flavors],
         n_subjects=cohort.n_subjects, checkpoint=checkpoint_label, files=written,
         adaptations=[a.summary() for a in plan.adaptations.values()],
-        plan_sources=plan.sources, plan_outputs=plan.outputs)
+        plan_sources=plan.sources, plan_outputs=plan.outputs, discovery=discovery)
     if eval_pairs:
         result.metrics = evaluate(model, cohort, truth_of, collected, config.demean)
         from .evaluation import write_evaluation

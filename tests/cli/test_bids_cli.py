@@ -146,3 +146,67 @@ def test_impute_missing_option(tmp_path: Path, tiny: TinyModel) -> None:
                  "-o", str(tmp_path / "p.npz"))
     assert res.exit_code == 0, res.output
     assert "imputed" in res.output
+
+
+def _relmat(path: Path, m: np.ndarray) -> None:
+    names = [f"ROI{k}" for k in range(m.shape[0])]
+    rows = ["Node\t" + "\t".join(names)] + [n + "\t" + "\t".join(f"{v:.8f}" for v in row) for n, row in zip(names, m)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def derivatives(root: Path, subjects: list[str]) -> None:
+    """XCP-D (fs86 and Glasser) and QSIRecon outputs for the same subjects."""
+    import scipy.io
+
+    fc = random_connectomes(len(subjects), 86, seed=1)
+    sc = np.abs(random_connectomes(len(subjects), 86, seed=2))
+    for i, s in enumerate(subjects):
+        func = root / "xcp_d" / f"sub-{s}" / "func"
+        _relmat(func / f"sub-{s}_task-rest_space-MNI_seg-fs86_stat-pearsoncorrelation_relmat.tsv", fc[i])
+        _relmat(func / f"sub-{s}_task-rest_space-MNI_seg-Glasser_stat-pearsoncorrelation_relmat.tsv", fc[i][:50, :50])
+        dwi = root / "qsirecon" / f"sub-{s}" / "dwi"
+        dwi.mkdir(parents=True)
+        scipy.io.savemat(dwi / f"sub-{s}_space-T1w_connectivity.mat",
+                         {"atlas_fs86_sift_invnodevol_radius2_count_connectivity": sc[i],
+                          "atlas_fs86_region_labels": np.array([f"ROI{k}" for k in range(86)], dtype=object)})
+    (root / "xcp_d" / "dataset_description.json").write_text('{"GeneratedBy": [{"Name": "xcp_d"}]}')
+
+
+def test_bids_app_mode(tmp_path: Path, tiny: TinyModel) -> None:
+    deriv = tmp_path / "derivatives"
+    derivatives(deriv, ["01", "02", "03"])
+    out = deriv / "kraken"
+    key = "atlas_fs86_sift_invnodevol_radius2_count_connectivity"
+    args = ["run", *tiny.model_args(), "--bids", str(deriv), str(out), "-i", f"{FC}=seg-fs86", "-i", f"{SC}={key}"]
+    res = invoke(*args, "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    used = {(d["dataset"], d["what"]): d["used_as"] for d in report["discovery"]}
+    assert used[("xcp_d", "seg-fs86")] == f"{FC}={deriv / 'xcp_d'}:seg-fs86"
+    assert used[("xcp_d", "seg-Glasser")] is None
+    assert used[("qsirecon", "connectivity.mat")].endswith(f"qsirecon:{key}")
+    assert report["n_subjects"] == 3
+    assert (out / "sub-02" / "dwi" / f"sub-02_atlas-fs86_meas-SCifod2actVN_desc-{FC.replace('_', '')}_relmat.dense.tsv").is_file()
+    # a second run leaves the first one's output (inside DERIV_DIR) out of its inputs
+    res = invoke(*args, "--participant-label", "01")
+    assert res.exit_code == 0, res.output
+    assert "skipped" in res.output and "seg-Glasser" in res.output
+    # nothing usable without flavor names: an error that says how to name them
+    res = invoke("run", *tiny.model_args(), "--bids", str(deriv), str(tmp_path / "o2"))
+    assert res.exit_code == 1 and "without a flavor name" in res.output and "FCcorr_fs86_" in res.output
+    res = invoke(*args, "-o", str(tmp_path / "x.mat"))
+    assert res.exit_code == 2
+
+
+def test_bids_app_uses_kraken_relmats(tmp_path: Path, tiny: TinyModel) -> None:
+    deriv = tmp_path / "d"
+    mats = {FC: random_connectomes(2, 86, seed=5), SC: np.abs(random_connectomes(2, 86, seed=6))}
+    for flavor, meas in ((FC, "FCcorrHPF"), (SC, "SCifod2actVN")):
+        for i, s in enumerate(["a1", "b2"]):
+            f = deriv / "collected" / f"sub-{s}" / f"sub-{s}_atlas-fs86_meas-{meas}_relmat.dense.tsv"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            np.savetxt(f, mats[flavor][i], delimiter="\t")
+    res = invoke("run", *tiny.model_args(), "--bids", str(deriv), str(tmp_path / "out"), "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(i["flavor"] for i in json.loads(res.stdout)["inputs"]) == sorted([FC, SC])

@@ -79,7 +79,7 @@ FormatOpt = Annotated[Optional[OutFormat], typer.Option(
                      "(a derivatives folder of relmat TSVs with JSON sidecars). "
                      "Default: from the -o extension (.npz, .mat, .h5), else mat.")]
 EdgeOrderOpt = Annotated[EdgeOrder, typer.Option(
-    "--edge-order", help="Order of [subjects x edges] inputs: triu (kraken, numpy.triu_indices) or nilearn "
+    "--edge-order", help="Order of \\[subjects x edges] inputs: triu (kraken, numpy.triu_indices) or nilearn "
                          "(ConnectivityMeasure(vectorize=True), with or without the diagonal).")]
 ImputeMissingOpt = Annotated[ImputeMissing, typer.Option(
     "--impute-missing", help="Missing parcels (NaN rows/columns, e.g. XCP-D low coverage): none (an error) or "

@@ -204,12 +204,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     from .io import load_cohort
 
     fmt = resolve_format(config.fmt, config.output)  # a usage error before any file is read
-    inputs, discovery = config.inputs, []
-    if config.bids_dir is not None:
-        from .bids_app import plan_bids_inputs
-
-        found = plan_bids_inputs(config.bids_dir, config.output or "", config.inputs)
-        inputs, discovery = tuple(found.inputs), [f.summary() for f in found.found]
+    inputs, discovery = _plan_inputs(config)
     if not inputs:
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
     specs = [FlavorSpec.parse(s) for s in inputs]
@@ -279,6 +274,16 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
         result.files += write_evaluation(result.metrics, config.metrics_csv, config.heatmap,
                                          title=Path(checkpoint_label).name)
     return result
+
+
+def _plan_inputs(config: RunConfig) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """The ``-i`` specs, and with ``--bids`` what was found in DERIV_DIR (used and skipped)."""
+    if config.bids_dir is None:
+        return config.inputs, []
+    from .bids_app import plan_bids_inputs
+
+    found = plan_bids_inputs(config.bids_dir, config.output or "", config.inputs)
+    return tuple(found.inputs), [f.summary() for f in found.found]
 
 
 def _participants(cohort: Cohort, labels: Sequence[str]) -> Cohort:

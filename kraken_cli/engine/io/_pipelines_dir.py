@@ -139,7 +139,7 @@ def _table_source(box: _Container, files: list[str], *, flavor: Flavor, wanted: 
                                       f"-i {flavor.name}={box.root}:seg-{found[0]}")
     chosen = _by_subject(box, files)
     stack, labels = [], None
-    for sub, name in chosen.items():
+    for name in chosen.values():
         where = f"{box.where(name)} ({flavor.name})"
         table = read_text_bytes(box.read(name), suffix=".tsv" if ".tsv" in name else ".csv", where=where)
         if not table.square:
@@ -180,7 +180,7 @@ def _mat_source(box: _Container, files: list[str], *, flavor: Flavor, key: str |
         raise InputDataError(f"{box.root}: no *_connectivity.mat files", hint="give the QSIRecon output folder")
     chosen = _by_subject(box, files)
     stack, labels = [], None
-    for sub, name in chosen.items():
+    for name in chosen.values():
         where = box.where(name)
         tree = dict(load_mat_bytes(box.read(name), where=where))
         k = _choose_key(tree, where=where, flavor=flavor, key=key)

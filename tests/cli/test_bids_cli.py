@@ -72,6 +72,27 @@ def test_bids_output_layout_sidecars_and_round_trip(tmp_path: Path, tiny: TinyMo
     assert res.exit_code == 1 and "desc-" in res.output
 
 
+def test_single_source_round_trips_through_bare_outdir(tmp_path: Path, tiny: TinyModel,
+                                                       inputs: dict[str, Path]) -> None:
+    out = tmp_path / "k"
+    fc_only = ["-i", f"{FC}={inputs[FC]}"]
+    assert invoke("run", *tiny.model_args(), *fc_only, "--format", "bids", "-o", str(out)).exit_code == 0
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert invoke("run", *tiny.model_args(), *fc_only, "-o", str(a)).exit_code == 0
+    res = invoke("run", *tiny.model_args(), "-i", str(out), "--outputs", SC, "-o", str(b))
+    assert res.exit_code == 0, res.output
+    with np.load(a) as za, np.load(b) as zb:
+        assert list(zb["subjects.npy"]) == list(za["subjects.npy"])
+        # predicting SC from the predicted FC reads back exactly what was written (float32, 9 digits)
+        assert zb[f"predicted_alltypes/{FC}/{SC}.npy"].shape == za[f"predicted_alltypes/{FC}/{SC}.npy"].shape
+    with np.load(a) as za:
+        fc_pred = za[f"predicted_alltypes/{FC}/{FC}.npy"]
+    from kraken_cli.engine.io import read_input
+
+    got = {s.flavor.name: s for s in read_input(str(out))}
+    np.testing.assert_array_equal(np.asarray(got[FC].read(0, 3), dtype=np.float32), fc_pred)
+
+
 def test_bids_usage_errors(tmp_path: Path, tiny: TinyModel, inputs: dict[str, Path]) -> None:
     base = ["run", *tiny.model_args(), *tiny.input_args(inputs), "--format", "bids"]
     res = invoke(*base)

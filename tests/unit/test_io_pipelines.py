@@ -177,6 +177,15 @@ def test_missing_parcels_imputed_with_mean(tmp_path: Path, caplog: pytest.LogCap
     assert "imputed" in caplog.text and "02" in caplog.text
 
 
+def test_infinite_values_are_not_imputed(tmp_path: Path) -> None:
+    m = corr(4)
+    m[1, 2] = m[2, 1] = 12345.0
+    f = write_relmat(tmp_path / "m.tsv", m)
+    f.write_text(f.read_text().replace("12345.0", "inf"))
+    with pytest.raises(InputDataError, match="1 edges are infinite"):
+        read_input(f"{FC}={f}", impute_missing="mean")
+
+
 def test_missing_everywhere_cannot_be_imputed(tmp_path: Path) -> None:
     m = corr(3)
     m[2, :] = m[:, 2] = np.nan

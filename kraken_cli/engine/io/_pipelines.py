@@ -181,16 +181,21 @@ def _missing(mats: FloatArray, *, labels: Sequence[str] | None, subjects: Sequen
              where: str) -> FloatArray:
     s, r, _ = mats.shape
     off = ~np.eye(r, dtype=bool)
-    bad = ~np.isfinite(mats) & off
+    who = [subjects[i] if subjects is not None else str(i + 1) for i in range(s)]
+    infinite = np.isinf(mats) & off
+    if infinite.any():
+        first = int(np.flatnonzero(infinite.any(axis=(1, 2)))[0])
+        raise InputDataError(f"{where}: subject {who[first]}: {int(infinite[first].sum()) // 2 or 1} edges are infinite",
+                             hint="infinite values are not missing values: check how the matrix was computed")
+    bad = np.isnan(mats) & off
     if not bad.any():
         return mats
-    who = [subjects[i] if subjects is not None else str(i + 1) for i in range(s)]
     empty = [np.flatnonzero(bad[i].sum(axis=1) == r - 1) for i in range(s)]
     if _IMPUTE.get() == "none":
         first = next(i for i in range(s) if bad[i].any())
         parcels = empty[first]
         what = (f"parcels {_names(parcels, labels)} have no values (NaN rows/columns, e.g. XCP-D's "
-                "low-coverage parcels)") if parcels.size else f"{int(bad[first].sum()) // 2} edges are NaN or Inf"
+                "low-coverage parcels)") if parcels.size else f"{int(bad[first].sum()) // 2 or 1} edges are NaN"
         n_sub = int(bad.any(axis=(1, 2)).sum())
         raise InputDataError(f"{where}: subject {who[first]}: {what}"
                              + (f"; {n_sub} subjects have missing values" if n_sub > 1 else ""),

@@ -74,8 +74,8 @@ class RunConfig:
         if self.adapt_source and mode == "none":
             raise SpecError("--adapt-source needs --adapt MODE", hint="add --adapt meanfit+meanshift, for example")
         fmt = resolve_format(self.fmt, self.output)
-        from .io._pipelines import check_impute
         from .io._edge_order import check_edge_order
+        from .io._pipelines import check_impute
 
         check_edge_order(self.edge_order)
         check_impute(self.impute_missing)
@@ -159,10 +159,11 @@ def select_subjects(cohort: Cohort, subjects: str | None, split_file: str | None
     return cohort
 
 
-def _source_means(specs: Sequence[str], chunk: int) -> dict[str, tuple[npt.NDArray[np.float64], int]]:
+def _source_means(specs: Sequence[str], chunk: int, *, impute_missing: str = "none",
+                  edge_order: str = "triu") -> dict[str, tuple[npt.NDArray[np.float64], int]]:
     from .io import load_cohort
 
-    c = load_cohort([FlavorSpec.parse(s) for s in specs])
+    c = load_cohort([FlavorSpec.parse(s) for s in specs], impute_missing=impute_missing, edge_order=edge_order)
     out = {}
     for f in c.flavors:
         total = np.zeros(c.sources[f].n_features)
@@ -186,7 +187,8 @@ def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: RunPlan, config
     if mode == "none":
         return
     if config.adapt_source:
-        means = _source_means(config.adapt_source, config.options.chunk_size)
+        means = _source_means(config.adapt_source, config.options.chunk_size,
+                              impute_missing=config.impute_missing, edge_order=config.edge_order)
         for name, idx in plan.model_index.items():
             key = name if name in means else match_flavor(name, list(means))
             if key is None:

@@ -65,7 +65,7 @@ def read_matrix_bytes(data: bytes, name: str, *, where: str, field: str | None =
 
 
 def fix_stack(stack: npt.NDArray[np.generic], *, flavor: Flavor, where: str,
-           subjects: list[str]) -> npt.NDArray[np.generic]:
+              subjects: list[str]) -> npt.NDArray[np.generic]:
     """Pipeline conventions (triangular, unassigned node, missing parcels) of stacked square matrices."""
     if stack.ndim != 3 or stack.shape[1] != stack.shape[2] or flavor.is_latent:
         return stack

@@ -45,7 +45,8 @@ InputOpt = Annotated[
     list[str],
     typer.Option("-i", "--input", metavar="FLAVOR[@GROUP]=PATH",
                  help="Input connectomes: FLAVOR\\[@SC|@FC]=PATH, repeatable. A multi-flavor .mat, BIDS folder or "
-                      "zip may be given as a bare PATH; a quoted glob reads per-subject files.",
+                      "zip may be given as a bare PATH; a quoted glob reads per-subject files. PATH:KEY picks a "
+                      ".mat variable (QSIRecon); DIR:ENTITIES narrows a folder's files (XCP-D: DIR:seg-fs86).",
                  autocompletion=_complete.complete_flavor_spec),
 ]
 CheckpointOpt = Annotated[

@@ -231,3 +231,23 @@ def test_bids_app_uses_kraken_relmats(tmp_path: Path, tiny: TinyModel) -> None:
     res = invoke("run", *tiny.model_args(), "--bids", str(deriv), str(tmp_path / "out"), "--json")
     assert res.exit_code == 0, res.output
     assert sorted(i["flavor"] for i in json.loads(res.stdout)["inputs"]) == sorted([FC, SC])
+
+
+def test_adapt_reads_xcpd_with_impute(tmp_path: Path, tiny: TinyModel) -> None:
+    mats = random_connectomes(3, 86, seed=8)
+    mats[0, 7, :] = mats[0, :, 7] = np.nan
+    root = tmp_path / "xcp_d"
+    for i, m in enumerate(mats):
+        names = [f"r{k}" for k in range(86)]
+        rows = ["Node\t" + "\t".join(names)] + [n + "\t" + "\t".join("n/a" if np.isnan(v) else f"{v:.6f}" for v in row)
+                                             for n, row in zip(names, m)]
+        f = root / f"sub-0{i}" / "func" / f"sub-0{i}_seg-fs86_stat-pearsoncorrelation_relmat.tsv"
+        f.parent.mkdir(parents=True)
+        f.write_text("\n".join(rows) + "\n")
+    args = ["adapt", "-c", str(tiny.checkpoint), "-t", str(tiny.transforms_file), "-i", f"{FC}={root}",
+            "-o", str(tmp_path / "site.json"), "--mode", "meanshift"]
+    res = invoke(*args)
+    assert res.exit_code == 1 and "parcels r7 (#8)" in res.output
+    res = invoke(*args, "--impute-missing", "mean", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["n_subjects"] == 3

@@ -25,7 +25,7 @@ def render_run(result: Any) -> None:
     if getattr(result, "discovery", None):
         table("Found in the derivatives folder (--bids)", ["dataset", "pipeline", "files", "what", "used as"],
               [(escape(d["dataset"]), d["pipeline"], d["files"], escape(d["what"]),
-                escape(d["used_as"]) if d["used_as"] else f"[dim]skipped: -i {escape(d['suggestion'] or 'FLAVOR')}=...[/]")
+                escape(d["used_as"]) if d["used_as"] else f"[dim]skipped; to use: {escape(d['suggestion'])}[/]")
                for d in result.discovery])
     table("Inputs", ["flavor", "file", "subjects", "edges", "atlas"],
           [(i.flavor, escape(str(i.file)), i.subjects, i.features, i.atlas or "") for i in result.inputs])

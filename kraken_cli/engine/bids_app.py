@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import InputDataError, SpecError
-from .flavors import FlavorSpec
+from .flavors import FlavorSpec, atlas_of
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,12 @@ class Found:
     what: str  # entities or keys that tell this kind apart
     n_files: int
     used_as: str | None = None  # the -i spec that reads it, when used
-    suggestion: str = ""
+    suggestion: str = ""  # the -i option that would read it
+    flavor: str = ""  # the flavor a kraken relmat's meas- names
 
     def summary(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "pipeline": self.pipeline, "what": self.what, "files": self.n_files,
-                "used_as": self.used_as, "suggestion": self.suggestion}
+                "used_as": self.used_as, "suggestion": self.suggestion, "flavor": self.flavor}
 
 
 @dataclass
@@ -76,10 +77,10 @@ def discover(deriv: Path, outdir: Path) -> list[Found]:
 
     found: dict[tuple[str, str, str], Found] = {}
 
-    def add(dataset: str, pipeline: str, what: str, suggestion: str = "") -> None:
+    def add(dataset: str, pipeline: str, what: str, suggestion: str = "", flavor: str = "") -> None:
         key = (dataset, pipeline, what)
         if key not in found:
-            found[key] = Found(dataset, pipeline, what, 0, suggestion=suggestion)
+            found[key] = Found(dataset, pipeline, what, 0, suggestion=suggestion, flavor=flavor)
         found[key].n_files += 1
 
     for dataset, names in _files(deriv, outdir).items():
@@ -88,21 +89,21 @@ def discover(deriv: Path, outdir: Path) -> list[Found]:
             m = BIDS_FILE.match(name)
             if m is not None:
                 fl = flavor_from_meas(m["meas"], m["atlas"])
-                desc = f"_desc-{m['desc']}" if m["desc"] else ""
-                add(dataset, "kraken", f"atlas-{m['atlas']}_meas-{m['meas']}{desc}", fl[0] if fl else "")
+                what = f"atlas-{m['atlas']}_meas-{m['meas']}" + (f"_desc-{m['desc']}" if m["desc"] else "")
+                add(dataset, "kraken", what, f"-i {fl[0] if fl else 'FLAVOR'}={dataset}:{what}", fl[0] if fl else "")
                 continue
             p = PIPELINE_FILE.match(name)
             if p is None:
                 continue
             ents = entities(name)
             if p["ext"] == ".mat":
-                add(dataset, "QSIRecon", "connectivity.mat", "SCifod2act_<atlas>_<count|sift2|volnorm>")
+                add(dataset, "QSIRecon", "connectivity.mat", _mat_suggestion(deriv / rel, dataset))
             else:
                 atlas = ents.get("seg") or ents.get("atlas") or "?"
                 ent = "seg" if "seg" in ents else "atlas"
-                stat = ents.get("stat") or ents.get("measure") or "?"
+                known = atlas_of(f"FCcorr_{atlas}_hpf") is not None
                 add(dataset, "XCP-D", f"{ent}-{atlas}",
-                    f"FCcorr_{atlas}_<hpf|hpfgsr|bpf|...>" if "correlation" in stat.lower() else "")
+                    f"-i {f'FCcorr_{atlas}_<hpf|hpfgsr|...>' if known else 'FLAVOR'}={dataset}:{ent}-{atlas}")
     return sorted(found.values(), key=lambda f: (f.dataset, f.pipeline, f.what))
 
 
@@ -118,6 +119,17 @@ def _fits(f: Found, sel: str) -> bool:
     norm = {"seg": "atlas"}
     have = {norm.get(k, k): v.lower() for k, _, v in (t.partition("-") for t in f.what.split("_")) if v}
     return all(have.get(norm.get(k, k), v.lower()) == v.lower() for k, v in wanted.items())
+
+
+def _mat_suggestion(path: Path, dataset: str) -> str:
+    """``-i`` for a QSIRecon file, naming its first variable (listed without loading the data)."""
+    try:
+        import scipy.io
+
+        keys = [k for k, _, _ in scipy.io.whosmat(path) if k.endswith("_connectivity")]
+    except Exception:  # noqa: BLE001  (an unreadable file is reported when it is read)
+        keys = []
+    return f"-i SCifod2act_<atlas>_<count|sift2|volnorm>={dataset}:{keys[0] if keys else 'KEY'}"
 
 
 def _resolve_input(text: str, deriv: Path, found: list[Found]) -> str:
@@ -164,12 +176,12 @@ def plan_bids_inputs(deriv: str, outdir: str, inputs: tuple[str, ...]) -> Discov
         disc.inputs = [_resolve_input(i, root, found) for i in inputs]
         return disc
     for f in found:
-        if f.pipeline == "kraken" and f.suggestion and "_desc-" not in f.what:
+        if f.pipeline == "kraken" and f.flavor and "_desc-" not in f.what:
             folder = root if f.dataset == "." else root / f.dataset
-            f.used_as = f"{f.suggestion}={folder}:{f.what}"
+            f.used_as = f"{f.flavor}={folder}:{f.what}"
             disc.inputs.append(f.used_as)
     if not disc.inputs:
-        tips = "; ".join(f"{f.pipeline} {f.dataset}/{f.what}: -i {f.suggestion or 'FLAVOR'}=..." for f in found[:4])
+        tips = "; ".join(f"{f.pipeline} {f.dataset}/{f.what}: {f.suggestion}" for f in found[:4])
         raise InputDataError(f"--bids: {deriv} holds no input kraken can use without a flavor name"
                              + (f" (found {len(found)} kinds of pipeline output)" if found else ""),
                              hint=("name each input's flavor: " + tips) if found

@@ -21,6 +21,17 @@ class OutFormat(str, Enum):
     mat = "mat"
     mat73 = "mat73"
     npz = "npz"
+    bids = "bids"
+
+
+class EdgeOrder(str, Enum):
+    triu = "triu"
+    nilearn = "nilearn"
+
+
+class ImputeMissing(str, Enum):
+    none = "none"
+    mean = "mean"
 
 
 # -- common to every command ------------------------------------------------------------------
@@ -34,7 +45,8 @@ InputOpt = Annotated[
     list[str],
     typer.Option("-i", "--input", metavar="FLAVOR[@GROUP]=PATH",
                  help="Input connectomes: FLAVOR\\[@SC|@FC]=PATH, repeatable. A multi-flavor .mat, BIDS folder or "
-                      "zip may be given as a bare PATH; a quoted glob reads per-subject files.",
+                      "zip may be given as a bare PATH; a quoted glob reads per-subject files. PATH:KEY picks a "
+                      ".mat variable (QSIRecon); DIR:ENTITIES narrows a folder's files (XCP-D: DIR:seg-fs86).",
                  autocompletion=_complete.complete_flavor_spec),
 ]
 CheckpointOpt = Annotated[
@@ -66,8 +78,18 @@ HeatmapOpt = Annotated[
                  help="Draw the identifiability heatmap (per metric, source x target flavor) to this PNG."),
 ]
 FormatOpt = Annotated[Optional[OutFormat], typer.Option(
-    "--format", help="Output file format: mat (MATLAB v5), mat73 (MATLAB v7.3/HDF5) or npz. "
+    "--format", help="Output file format: mat (MATLAB v5), mat73 (MATLAB v7.3/HDF5), npz, or bids "
+                     "(a derivatives folder of relmat TSVs with JSON sidecars). "
                      "Default: from the -o extension (.npz, .mat, .h5), else mat.")]
+EdgeOrderOpt = Annotated[EdgeOrder, typer.Option(
+    "--edge-order", help="Order of \\[subjects x edges] inputs: triu (kraken, numpy.triu_indices) or nilearn "
+                         "(ConnectivityMeasure(vectorize=True), with or without the diagonal).")]
+ImputeMissingOpt = Annotated[ImputeMissing, typer.Option(
+    "--impute-missing", help="Missing parcels (NaN rows/columns, e.g. XCP-D low coverage): none (an error) or "
+                             "mean (each missing edge gets its mean over the other subjects; reported).")]
+ParticipantLabelOpt = Annotated[list[str], typer.Option(
+    "--participant-label", metavar="LABEL",
+    help="Only these participants (sub- labels, sub- optional; repeatable).")]
 CacheDirOpt = Annotated[
     Optional[Path],
     typer.Option("--cache-dir", help="Folder of downloaded model files (default: $KRAKEN_DATA, $KRAKENCODER_DATA, or the user cache)."),

@@ -22,6 +22,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
 
 def render_run(result: Any) -> None:
     """Inputs read, adaptation, files written and (with --evaluate) the metrics table."""
+    if getattr(result, "discovery", None):
+        table("Found in the derivatives folder (--bids)", ["dataset", "pipeline", "files", "what", "used as"],
+              [(escape(d["dataset"]), d["pipeline"], d["files"], escape(d["what"]),
+                escape(d["used_as"]) if d["used_as"] else f"[dim]skipped; to use: {escape(d['suggestion'])}[/]")
+               for d in result.discovery])
     table("Inputs", ["flavor", "file", "subjects", "edges", "atlas"],
           [(i.flavor, escape(str(i.file)), i.subjects, i.features, i.atlas or "") for i in result.inputs])
     if result.adaptations:

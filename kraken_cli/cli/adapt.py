@@ -10,8 +10,8 @@ import typer
 from . import _complete
 from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (CacheDirOpt, CheckpointOpt, Device, DeviceOpt, InputOpt, JsonOpt, QuietOpt, SubjectsOpt,
-                       TransformOpt, VerboseOpt)
+from ._options import (CacheDirOpt, CheckpointOpt, Device, DeviceOpt, EdgeOrder, EdgeOrderOpt, ImputeMissing,
+                       ImputeMissingOpt, InputOpt, JsonOpt, QuietOpt, SubjectsOpt, TransformOpt, VerboseOpt)
 from ._options import cache_dir_for
 from .app import app
 
@@ -25,6 +25,8 @@ def adapt_command(
     checkpoint: CheckpointOpt = [],  # noqa: B006
     transform: TransformOpt = [],  # noqa: B006
     subjects: SubjectsOpt = None,
+    edge_order: EdgeOrderOpt = EdgeOrder.triu,
+    impute_missing: ImputeMissingOpt = ImputeMissing.none,
     cache_dir: CacheDirOpt = None,
     device: DeviceOpt = Device.cpu,
     verbose: VerboseOpt = False,
@@ -46,7 +48,8 @@ def adapt_command(
         result = fit_adapter(AdaptConfig(
             inputs=tuple(inputs), output=str(output), mode=mode, checkpoints=tuple(checkpoint),
             transforms=tuple(transform), subjects=subjects, device=device.value,
-            cache_dir=cache_dir_for(cache_dir)))
+            cache_dir=cache_dir_for(cache_dir), edge_order=edge_order.value,
+            impute_missing=impute_missing.value))
     if as_json:
         print_json({"file": str(result.file), "n_subjects": result.n_subjects, "flavors": result.flavors})
     elif quiet:

@@ -10,8 +10,9 @@ import typer
 from . import _complete
 from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, FormatOpt, HeatmapOpt, InputOpt,
-                       JsonOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
+from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, EdgeOrder, EdgeOrderOpt,
+                       FormatOpt, HeatmapOpt, ImputeMissing, ImputeMissingOpt, InputOpt, JsonOpt,
+                       OutFormat, ParticipantLabelOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
 from ._options import cache_dir_for
 from .app import app
 
@@ -39,6 +40,13 @@ def run_command(
                                                   help="Output file; {input} and {output} make one file per input/output.")] = None,
     square: Annotated[bool, typer.Option("--square", help="Write R x R matrices (NaN diagonal) instead of edge vectors.")] = False,
     fmt: FormatOpt = None,
+    edge_order: EdgeOrderOpt = EdgeOrder.triu,
+    impute_missing: ImputeMissingOpt = ImputeMissing.none,
+    participant_label: ParticipantLabelOpt = [],  # noqa: B006
+    bids: Annotated[Optional[tuple[str, str]], typer.Option(
+        "--bids", metavar="DERIV_DIR OUTDIR",
+        help="BIDS App mode: read the XCP-D / QSIRecon / kraken outputs found in DERIV_DIR (-i FLAVOR=SELECTOR "
+             "names the others) and write BIDS derivatives to OUTDIR.")] = None,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")] = False,
     metrics_csv: Annotated[Optional[Path], typer.Option("--metrics-csv", help="Write --evaluate metrics to this CSV.")] = None,
     heatmap: HeatmapOpt = None,
@@ -73,6 +81,10 @@ def run_command(
 
         if (metrics_csv or heatmap) and not evaluate:
             raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")
+        if bids is not None:
+            if output is not None or (fmt is not None and fmt.value != "bids"):
+                raise typer.BadParameter("--bids DERIV_DIR OUTDIR names the output: drop -o and --format")
+            output, fmt = bids[1], OutFormat.bids
         options = RunOptions(
             outputs=tuple(outputs) or ("all",), fusion=fusion or bool(fusion_include),
             fusion_include=parse_fusion_include(fusion_include) if fusion_include else None,
@@ -84,7 +96,9 @@ def run_command(
             adapt_source=tuple(adapt_source), subjects=subjects, split_file=str(split_file) if split_file else None,
             split=split, evaluate=evaluate, metrics_csv=str(metrics_csv) if metrics_csv else None,
             heatmap=str(heatmap) if heatmap else None, demean=demean, device=device.value,
-            cache_dir=cache_dir_for(cache_dir))
+            cache_dir=cache_dir_for(cache_dir), edge_order=edge_order.value,
+            impute_missing=impute_missing.value, participant_labels=tuple(participant_label),
+            bids_dir=bids[0] if bids is not None else None)
         result = run(config, progress=make_progress(quiet, as_json))
     from ._render import render_run
 

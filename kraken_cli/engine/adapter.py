@@ -25,6 +25,8 @@ class AdaptConfig:
     subjects: str | None = None
     device: str = "cpu"
     cache_dir: str | None = None
+    edge_order: str = "triu"  # order of [subjects x edges] inputs (as kraken run --edge-order)
+    impute_missing: str = "none"  # missing parcels (as kraken run --impute-missing)
 
 
 @dataclass
@@ -44,13 +46,18 @@ def fit_adapter(config: AdaptConfig, progress: Progress = NULL_PROGRESS) -> Adap
     mode = normalize_mode(config.mode)
     if mode == "none":
         raise SpecError("--mode none fits nothing", hint="use meanshift, meanfit or meanfit+meanshift")
+    from .io._edge_order import check_edge_order
+    from .io._pipelines import check_impute
+
+    check_edge_order(config.edge_order)
+    check_impute(config.impute_missing)
     specs = [FlavorSpec.parse(s) for s in config.inputs]
     out = {"-o": config.output}
     refuse_overwriting(out, [s.path for s in specs] + [*config.checkpoints, *config.transforms, config.subjects])
     check_writable_dir(config.output)
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
-    cohort = load_cohort(specs)
+    cohort = load_cohort(specs, impute_missing=config.impute_missing, edge_order=config.edge_order)
     refuse_overwriting(out, [*ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
     cohort = select_subjects(cohort, config.subjects, None, None)
     plan = model.plan(cohort, RunOptions(outputs=("encoded",)))

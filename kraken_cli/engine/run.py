@@ -47,6 +47,10 @@ class RunConfig:
     demean: str = "test"
     device: str = "auto"
     cache_dir: str | None = None
+    edge_order: str = "triu"  # order of [subjects x edges] inputs: triu (kraken) or nilearn
+    impute_missing: str = "none"  # missing parcels: an error, or "mean" over the other subjects
+    participant_labels: tuple[str, ...] = ()  # --participant-label: only these sub- labels
+    bids_dir: str | None = None  # --bids DERIV_DIR OUTDIR: inputs found in DERIV_DIR (bids_app)
 
     def __post_init__(self) -> None:
         """Every option and combination is checked here, before any input is read (usage errors)."""
@@ -70,7 +74,18 @@ class RunConfig:
                             hint="the adapter file already holds the fitted adaptation")
         if self.adapt_source and mode == "none":
             raise SpecError("--adapt-source needs --adapt MODE", hint="add --adapt meanfit+meanshift, for example")
-        resolve_format(self.fmt, self.output)
+        fmt = resolve_format(self.fmt, self.output)
+        from .io._edge_order import check_edge_order
+        from .io._pipelines import check_impute
+
+        check_edge_order(self.edge_order)
+        check_impute(self.impute_missing)
+        if self.bids_dir is not None and fmt != "bids":
+            raise SpecError("--bids writes BIDS derivatives to its OUTDIR", hint="drop -o and --format")
+        if fmt == "bids":
+            from .io._bids_out import check_bids_options
+
+            check_bids_options(self.output, self.options.outputs)
 
 
 @dataclass
@@ -94,6 +109,7 @@ class RunResult:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     plan_sources: list[str] = field(default_factory=list)
     plan_outputs: list[str] = field(default_factory=list)
+    discovery: list[dict[str, Any]] = field(default_factory=list)  # --bids: what was found, used, skipped
 
 
 def _resolve(name: str, cache_dir: Path | None) -> str:
@@ -144,10 +160,11 @@ def select_subjects(cohort: Cohort, subjects: str | None, split_file: str | None
     return cohort
 
 
-def _source_means(specs: Sequence[str], chunk: int) -> dict[str, tuple[npt.NDArray[np.float64], int]]:
+def _source_means(specs: Sequence[str], chunk: int, *, impute_missing: str = "none",
+                  edge_order: str = "triu") -> dict[str, tuple[npt.NDArray[np.float64], int]]:
     from .io import load_cohort
 
-    c = load_cohort([FlavorSpec.parse(s) for s in specs])
+    c = load_cohort([FlavorSpec.parse(s) for s in specs], impute_missing=impute_missing, edge_order=edge_order)
     out = {}
     for f in c.flavors:
         total = np.zeros(c.sources[f].n_features)
@@ -171,7 +188,8 @@ def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: RunPlan, config
     if mode == "none":
         return
     if config.adapt_source:
-        means = _source_means(config.adapt_source, config.options.chunk_size)
+        means = _source_means(config.adapt_source, config.options.chunk_size,
+                              impute_missing=config.impute_missing, edge_order=config.edge_order)
         for name, idx in plan.model_index.items():
             key = name if name in means else match_flavor(name, list(means))
             if key is None:
@@ -188,17 +206,20 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     """Run a checkpoint on connectome inputs; see ``kraken run --help``."""
     from .io import load_cohort
 
-    if not config.inputs:
-        raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
     fmt = resolve_format(config.fmt, config.output)  # a usage error before any file is read
-    specs = [FlavorSpec.parse(s) for s in config.inputs]
+    inputs, discovery = _plan_inputs(config)
+    if not inputs:
+        raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
+    specs = [FlavorSpec.parse(s) for s in inputs]
     extra_outputs = {"--metrics-csv": config.metrics_csv, "--heatmap": config.heatmap}
     given_inputs = [*(s.path for s in specs), *(FlavorSpec.parse(a).path for a in config.adapt_source),
                     *config.checkpoints, *config.transforms, config.adapter, config.subjects, config.split_file]
     refuse_overwriting(extra_outputs, given_inputs)
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
-    cohort = select_subjects(load_cohort(specs), config.subjects, config.split_file, config.split)
+    cohort = load_cohort(specs, impute_missing=config.impute_missing, edge_order=config.edge_order)
+    cohort = select_subjects(_participants(cohort, config.participant_labels), config.subjects,
+                             config.split_file, config.split)
     plan = model.plan(cohort, config.options)
     widths = {o: (model.checkpoint.config.latentsize if o == "encoded"
                   else model.transform_for(o).n_features_in_) for o in plan.outputs}
@@ -208,6 +229,10 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
         files = expand_template(config.output, plan.sources, plan.outputs)
         input_files = [cohort.sources[f].file for f in cohort.flavors]
         check_outputs(files, fmt, cohort.n_subjects, widths, input_files, square=config.square)
+        if fmt == "bids":
+            from .io._bids_out import check_bids_plan
+
+            check_bids_plan(Path(config.output), plan.sources, plan.outputs, widths, cohort.subjects)
     elif not config.evaluate:
         log.warning("no -o/--output given: predictions are computed but not saved")
     refuse_overwriting([*(("-o", str(f.path)) for f in files), *extra_outputs.items()],
@@ -226,13 +251,14 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
                     inputfiles=[cohort.sources[f].file for f in cohort.flavors],
                     fusion_members={g.name: list(g.members) for g in plan.groups})
     with committed_together():  # every output of the run appears at the end, or none does
-        written = _write_predictions(model, cohort, plan, config, fmt, files, meta, widths, progress, collected)
+        written = _write_predictions(model, cohort, plan, config, fmt, files, meta, widths, progress, collected,
+                                     checkpoints=ck)
         result = RunResult(
             inputs=[InputSummary(f, cohort.sources[f].file, cohort.n_subjects, cohort.sources[f].n_features,
                                  cohort.sources[f].flavor.atlas) for f in cohort.flavors],
             n_subjects=cohort.n_subjects, checkpoint=checkpoint_label, files=written,
             adaptations=[a.summary() for a in plan.adaptations.values()],
-            plan_sources=plan.sources, plan_outputs=plan.outputs)
+            plan_sources=plan.sources, plan_outputs=plan.outputs, discovery=discovery)
         if eval_pairs:
             result.metrics = evaluate(model, cohort, truth_of, collected, config.demean)
             from .evaluation import write_evaluation
@@ -244,12 +270,14 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
 
 def _write_predictions(model: KrakenModel, cohort: Cohort, plan: RunPlan, config: RunConfig, fmt: str,
                        files: Sequence[OutputFile], meta: FileMeta, widths: Mapping[str, int], progress: Progress,
-                       collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]]) -> list[Path]:
+                       collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]], *,
+                       checkpoints: Sequence[str]) -> list[Path]:
     """Predict chunk by chunk into every output file (and ``collected`` for evaluation)."""
     writers: list[Any] = []
     try:
         for f in files:
-            writers.append(open_writer(fmt, f, meta, cohort.n_subjects, widths, square=config.square))
+            writers.append(_bids_writer(f, meta, checkpoints, plan) if fmt == "bids"
+                           else open_writer(fmt, f, meta, cohort.n_subjects, widths, square=config.square))
         for start, chunk in model.iter_predictions(cohort, plan, config.options, progress):
             for w in writers:
                 w.write_rows(start, chunk)
@@ -261,6 +289,36 @@ def _write_predictions(model: KrakenModel, cohort: Cohort, plan: RunPlan, config
         for w in writers:
             w.abort()
         raise
+
+
+def _plan_inputs(config: RunConfig) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+    """The ``-i`` specs, and with ``--bids`` what was found in DERIV_DIR (used and skipped)."""
+    if config.bids_dir is None:
+        return config.inputs, []
+    from .bids_app import plan_bids_inputs
+
+    found = plan_bids_inputs(config.bids_dir, config.output or "", config.inputs)
+    return tuple(found.inputs), [f.summary() for f in found.found]
+
+
+def _participants(cohort: Cohort, labels: Sequence[str]) -> Cohort:
+    """Only the subjects of ``--participant-label`` (``sub-`` optional; sessions of a subject kept)."""
+    if not labels:
+        return cohort
+    want = {lab.removeprefix("sub-") for lab in labels}
+    keep = [s for s in cohort.subjects if s.removeprefix("sub-").split("_ses-")[0] in want]
+    if not keep:
+        raise SpecError(f"--participant-label {' '.join(labels)} matches none of the {cohort.n_subjects} subjects",
+                        hint=f"subjects found: {', '.join(cohort.subjects[:8])}")
+    return cohort.subset(keep)
+
+
+def _bids_writer(f: Any, meta: Any, checkpoints: Sequence[str], plan: RunPlan) -> Any:
+    from .io._bids_out import BidsWriter, Provenance
+
+    prov = Provenance(checkpoints=list(checkpoints), fusion_members=meta.fusion_members, inputs=meta.inputfiles,
+                      adaptations={k: a.summary() for k, a in plan.adaptations.items()})
+    return BidsWriter(f.path, f.sources, f.outputs, meta.subjects, prov)
 
 
 def evaluate(model: KrakenModel, cohort: Cohort, truth_of: Mapping[str, str],

@@ -123,7 +123,8 @@ NO_DEVICE = {
     "example": "the offline demo always runs on CPU (kraken_cli.engine.example passes device='cpu')",
 }
 #: Values ``--format`` may take: file formats only, never the style of a report (DESIGN 3).
-FILE_FORMATS = {"mat", "mat73", "npz", "npy", "h5", "hdf5", "csv", "tsv", "json", "png", "pdf", "svg"}
+#: ``bids`` is a file layout too: a BIDS derivatives folder of relmat TSVs and JSON sidecars.
+FILE_FORMATS = {"mat", "mat73", "npz", "npy", "h5", "hdf5", "csv", "tsv", "json", "png", "pdf", "svg", "bids"}
 KEBAB = re.compile(r"--[a-z0-9]+(-[a-z0-9]+)*")
 
 

@@ -11,7 +11,10 @@ Formats, by what the path is:
 * a glob (``'data/sub-*_fc.tsv'``): one subject per file (``_glob``);
 * ``.mat``: MATLAB v5 (scipy) or v7.3 (HDF5, read lazily); ``.h5``/``.hdf5`` the same;
 * ``.npy`` (memory-mapped) and ``.npz``;
-* ``.csv``/``.tsv``/``.txt``: one matrix, or rows ``subject_id, e1, ..., eE``.
+* ``.csv``/``.tsv``/``.txt``: one matrix (labelled or not), or rows ``subject_id, e1, ..., eE``;
+* pipeline outputs (XCP-D relmats, QSIRecon ``*_connectivity.mat``, MRtrix CSVs, nilearn arrays;
+  ``_pipelines``, ``_pipelines_dir``, ``_edge_order``). ``PATH:KEY`` chooses a ``.mat`` variable,
+  ``DIR:ENTITIES`` narrows a folder's files (``DIR:seg-fs86_task-rest``, ``DIR:desc-fusion``).
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ def _sniff(path: Path) -> str:
     return "text"
 
 
-def read_input(spec: str | FlavorSpec, *, field: str | None = None) -> list[EdgeSource]:
+def read_input(spec: str | FlavorSpec, *, field: str | None = None, impute_missing: str = "none",
+               edge_order: str = "triu") -> list[EdgeSource]:
     """Read one ``FLAVOR[@GROUP]=PATH`` (or bare ``PATH``) input into edge sources.
 
     Parameters
@@ -88,6 +92,11 @@ def read_input(spec: str | FlavorSpec, *, field: str | None = None) -> list[Edge
         file name. ``encoded=PATH`` and ``fusion...=PATH`` give latents.
     field : str or None
         Data field of MATLAB / npz files (default: first of ``data, encoded, FC, SC, C, volnorm``).
+        ``PATH:KEY`` gives it per input.
+    impute_missing : {"none", "mean"}
+        Missing parcels (NaN rows/columns) are an error, or filled with the edge's mean.
+    edge_order : {"triu", "nilearn"}
+        Order of ``[subjects x edges]`` rows (nilearn: ``ConnectivityMeasure(vectorize=True)``).
 
     Returns
     -------
@@ -104,9 +113,20 @@ def read_input(spec: str | FlavorSpec, *, field: str | None = None) -> list[Edge
     FlavorError
         For unknown flavor names, or a flavor the file does not hold.
     """
+    from ._pipelines import reading_policy
+
+    with reading_policy(impute_missing=impute_missing, edge_order=edge_order):
+        return _read_input(spec, field=field)
+
+
+def _read_input(spec: str | FlavorSpec, *, field: str | None) -> list[EdgeSource]:
+    from ._pipelines import split_key
+
     fs = spec if isinstance(spec, FlavorSpec) else FlavorSpec.parse(spec)
     flavor: Flavor | None = fs.to_flavor()
-    raw = fs.path.strip()
+    raw, key = split_key(fs.path.strip())
+    dir_field = field
+    field = key if key is not None else field
     path = Path(os.path.expanduser(raw))
     if not path.exists():
         from ._glob import is_glob, read_glob
@@ -117,7 +137,7 @@ def read_input(spec: str | FlavorSpec, *, field: str | None = None) -> list[Edge
     if path.is_dir():
         from ._bids import read_bids
 
-        return read_bids(path, spec_flavor=flavor, field=field)
+        return read_bids(path, spec_flavor=flavor, field=dir_field, select=key)
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -128,7 +148,7 @@ def read_input(spec: str | FlavorSpec, *, field: str | None = None) -> list[Edge
     if kind == "zip":
         from ._bids import read_bids
 
-        return read_bids(path, spec_flavor=flavor, field=field)
+        return read_bids(path, spec_flavor=flavor, field=dir_field, select=key)
     if kind == "hdf5":
         from ._hdf5 import read_hdf5_file
 
@@ -150,8 +170,11 @@ def read_input(spec: str | FlavorSpec, *, field: str | None = None) -> list[Edge
     return read_text_file(path, spec_flavor=flavor)
 
 
-def load_cohort(specs: Sequence[str | FlavorSpec], *, field: str | None = None) -> Cohort:
+def load_cohort(specs: Sequence[str | FlavorSpec], *, field: str | None = None, impute_missing: str = "none",
+                edge_order: str = "triu") -> Cohort:
     """Read every input and align subjects by id (in the first input's order).
+
+    ``impute_missing`` and ``edge_order`` are as in :func:`read_input`.
 
     Raises
     ------
@@ -162,5 +185,5 @@ def load_cohort(specs: Sequence[str | FlavorSpec], *, field: str | None = None) 
         specs = [specs]
     sources: list[EdgeSource] = []
     for spec in specs:
-        sources.extend(read_input(spec, field=field))
+        sources.extend(read_input(spec, field=field, impute_missing=impute_missing, edge_order=edge_order))
     return align_sources(sources)

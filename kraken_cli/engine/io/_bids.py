@@ -24,7 +24,7 @@ import numpy.typing as npt
 from ..connectome import EdgeSource, clean_subject_ids
 from ..errors import FlavorError, InputDataError
 from ..flavors import Flavor, canonical_name, flavor_sort_key, match_flavor, resolve_flavor
-from ._glob import read_matrix_bytes
+from ._glob import fix_stack, read_matrix_bytes
 from ._layout import NumpyArray, plan_layout
 from ._limits import check_expansion
 from ._source import PlannedSource, finalize
@@ -137,8 +137,13 @@ def _participants(box: _Container) -> tuple[list[str], dict[str, str]] | None:
     return labels, ids
 
 
-def read_bids(root: Path, *, spec_flavor: Flavor | None, field: str | None) -> list[EdgeSource]:
+def read_bids(root: Path, *, spec_flavor: Flavor | None, field: str | None,
+              select: str | None = None) -> list[EdgeSource]:
     """One source per flavor found in a BIDS-like folder or zip.
+
+    ``select`` (``-i FLAVOR=DIR:SELECTOR``) keeps the files with these entities (``desc-fusion``,
+    ``seg-fs86_task-rest``) or names the ``.mat`` variable of QSIRecon files. A folder without kraken
+    relmats is read as XCP-D / QSIRecon derivatives (:mod:`._pipelines_dir`).
 
     Raises
     ------
@@ -149,19 +154,28 @@ def read_bids(root: Path, *, spec_flavor: Flavor | None, field: str | None) -> l
     """
     box = _Container(root)
     try:
-        return _read_bids(box, spec_flavor=spec_flavor, field=field)
+        return _read_bids(box, spec_flavor=spec_flavor, field=field, select=select)
     finally:
         box.close()
 
 
-def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None) -> list[EdgeSource]:
+def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None,
+               select: str | None) -> list[EdgeSource]:
+    from ._pipelines_dir import entities, matches, parse_selector, read_pipeline_files
+
     root = box.root
+    wanted, _ = parse_selector(select)
+    names = [n for n in box.names if matches(n, wanted)]
     files: dict[str, dict[str, str]] = {}  # flavor -> label -> member
     groups: dict[str, str] = {}
-    for name in box.names:
+    sessions = False
+    for name in names:
         m = BIDS_FILE.match(PurePosixPath(name).name)
         if m is None:
             continue
+        ses = entities(name).get("ses")
+        label = m["sub"] if ses is None else f"{m['sub']}_ses-{ses}"
+        sessions = sessions or ses is not None
         fl = flavor_from_meas(m["meas"], m["atlas"])
         if fl is None:
             raise InputDataError(f"{box.where(name)}: unknown measure meas-{m['meas']}",
@@ -170,14 +184,14 @@ def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None
         flav, group = fl
         groups[flav] = group
         per = files.setdefault(flav, {})
-        if m["sub"] in per:
-            raise InputDataError(f"{root}: two files for subject {m['sub']} and flavor {flav}: "
-                                 f"{per[m['sub']]} and {name}",
-                                 hint="keep one relmat file per subject and measure")
-        per[m["sub"]] = name
+        if label in per:
+            raise InputDataError(f"{root}: two files for subject {label} and flavor {flav}: "
+                                 f"{per[label]} and {name}",
+                                 hint="keep one relmat file per subject and measure, or choose with entities "
+                                      f"after the path, e.g. -i {root}:desc-{m['desc'] or 'NAME'}")
+        per[label] = name
     if not files:
-        raise InputDataError(f"{root}: no sub-<id>_atlas-<atlas>_meas-<MEAS>_relmat.dense.tsv files found",
-                             hint="give a BIDS-like folder or zip, or -i FLAVOR=FILE for a single file")
+        return [read_pipeline_files(box, names, spec_flavor=spec_flavor, select=select)]
     flavors = sorted(files, key=flavor_sort_key)
     if spec_flavor is not None:
         found = match_flavor(spec_flavor.name, flavors)
@@ -185,7 +199,7 @@ def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None
             raise FlavorError(f"{root} has no files for flavor {spec_flavor.name}; it holds {sorted(flavors)}",
                               hint="give one of those flavor names, or the folder alone to read them all")
         flavors = [found]
-    part = _participants(box)
+    part = None if sessions else _participants(box)
     if part is not None:
         labels, id_of = part
         for flav in flavors:
@@ -228,7 +242,7 @@ def _flavor_source(box: _Container, flavor: Flavor, members: list[str], subjects
             raise InputDataError(f"{where}: shape {m.shape} differs from {members[0]} ({mats[0].shape})",
                                  hint="every subject's matrix must have the same size")
         mats.append(m)
-    array = NumpyArray(np.stack(mats))
     where = f"{box.root} ({flavor.name})"
+    array = NumpyArray(fix_stack(np.stack(mats), flavor=flavor, where=where, subjects=subjects))
     layout = plan_layout(array, where=where, flavor=flavor, n_ids=len(subjects), cells=True)
     return finalize(PlannedSource(flavor, str(box.root), subjects, array, layout), in_memory=True)

@@ -64,6 +64,16 @@ def read_matrix_bytes(data: bytes, name: str, *, where: str, field: str | None =
                          f"of {table.values.shape[1]} values", hint="each per-subject file holds one square matrix")
 
 
+def fix_stack(stack: npt.NDArray[np.generic], *, flavor: Flavor, where: str,
+              subjects: list[str]) -> npt.NDArray[np.generic]:
+    """Pipeline conventions (triangular, unassigned node, missing parcels) of stacked square matrices."""
+    if stack.ndim != 3 or stack.shape[1] != stack.shape[2] or flavor.is_latent:
+        return stack
+    from ._pipelines import fix_matrices
+
+    return fix_matrices(stack, flavor=flavor, where=where, subjects=subjects)
+
+
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     out = []
     i = 0
@@ -147,7 +157,7 @@ def read_glob(pattern: str, *, spec_flavor: Flavor | None, field: str | None) ->
             raise InputDataError(f"{where}: shape {m.shape} differs from {files[0]} ({mats[0].shape})",
                                  hint="every subject's matrix must have the same size")
         mats.append(m)
-    array = NumpyArray(np.stack(mats))
     where = f"{pattern} ({flavor.name})"
+    array = NumpyArray(fix_stack(np.stack(mats), flavor=flavor, where=where, subjects=ids))
     layout = plan_layout(array, where=where, flavor=flavor, n_ids=len(ids), cells=True)
     return [finalize(PlannedSource(flavor, pattern, ids, array, layout), in_memory=True)]

@@ -378,6 +378,11 @@ def file_stem(file: str) -> str:
 def read_mat_file(path: Path, *, spec_flavor: Flavor | None, field: str | None) -> list[EdgeSource]:
     """Sources of a MATLAB v5 file (read in full; v5 cannot be read partially)."""
     tree = load_mat_v5(path, where=str(path))
+    from ._pipelines import connectivity_sources
+
+    found = connectivity_sources(tree, file=str(path), spec_flavor=spec_flavor, field=field)
+    if found is not None:  # QSIRecon / QSIPrep *_connectivity.mat
+        return found
     return sources_from_tree(tree, file=str(path), spec_flavor=spec_flavor, field=field, in_memory=True)
 
 

@@ -124,8 +124,12 @@ def finalize(src: PlannedSource, *, in_memory: bool) -> EdgeSource:
 
     In-memory data become an :class:`ArraySource` of edges (converted once). Lazy data stay
     lazy; they are validated in full now when small (:data:`EAGER_CHECK_BYTES`), else the first
-    chunk now and every chunk as it is read.
+    chunk now and every chunk as it is read. Edge rows are first put in kraken's order
+    (``--edge-order``) or checked for a scrambled order (:mod:`._edge_order`).
     """
+    from ._edge_order import apply_edge_order
+
+    src = apply_edge_order(src)
     if in_memory:
         return ArraySource(src.flavor, src.read(0, src.n_subjects), src.file, src.subjects)
     if src.nbytes <= EAGER_CHECK_BYTES:

@@ -3,8 +3,9 @@
 Rules (DESIGN 3.1): the delimiter comes from the extension (tab for ``.tsv``, comma for ``.csv``)
 with whitespace as the fallback; a square numeric block with no header is one subject's matrix;
 otherwise each row is a subject id followed by its upper-triangle edges, with an optional header
-row (recognised when its value fields are not numbers). Lines starting with ``#``, ``!`` or ``%``
-are comments.
+row (recognised when its value fields are not numbers). A header row of node names over rows that
+start with the same names is one subject's labelled matrix (XCP-D relmat, pandas; see
+:mod:`._pipelines`). Lines starting with ``#``, ``!`` or ``%`` are comments.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy.typing as npt
 from ..connectome import EdgeSource, clean_subject_ids
 from ..errors import InputDataError
 from ..flavors import Flavor
-from ._layout import Layout, NumpyArray, plan_layout
+from ._layout import Layout, NumpyArray
 from ._source import PlannedSource, finalize
 from ._mat import file_stem, flavor_from_name
 
@@ -33,6 +34,7 @@ class TextTable:
     values: npt.NDArray[np.float64]
     ids: list[str] | None
     square: bool
+    labels: list[str] | None = None
 
 
 def _is_number(text: str) -> bool:
@@ -79,6 +81,12 @@ def parse_text(text: str, *, suffix: str, where: str, single: bool = False) -> T
         raise InputDataError(f"{where}: the file is empty", hint="the file holds no connectome values")
     delim = _delimiter(suffix, lines[0])
     first = _split(lines[0], delim)
+    if len(lines) > 2 and not (_is_number(first[0]) and all(_is_number(f) for f in first)):
+        from ._pipelines import labelled_square
+
+        found = labelled_square([_split(ln, delim) for ln in lines], where=where)
+        if found is not None:
+            return TextTable(found[0], None, True, found[1])
     header = len(first) > 1 and not all(_is_number(f) for f in first[1:])
     data_lines = lines[1:] if header else lines
     if not data_lines:
@@ -132,19 +140,20 @@ def read_text_table(path: Path, *, where: str) -> TextTable:
 
 def read_text_file(path: Path, *, spec_flavor: Flavor | None) -> list[EdgeSource]:
     """One source from a CSV/TSV file (a single matrix, or id + edge rows)."""
+    from ._pipelines import matrices_source
+
     flavor = spec_flavor or flavor_from_name(file_stem(str(path)), field=None, file=str(path))
     where = f"{path} ({flavor.name})"
     table = read_text_table(path, where=where)
-    array = NumpyArray(table.values)
-    if table.square:
-        layout = plan_layout(array, where=where, flavor=flavor)
-    else:  # explicit rows: one subject per line, whatever the shape
+    if not table.square:  # explicit rows: one subject per line, whatever the shape
         layout = Layout("rows", 0, table.values.shape[0], table.values.shape[1])
+        return [finalize(PlannedSource(flavor, str(path), table.ids, NumpyArray(table.values), layout),
+                         in_memory=True)]
     try:
-        return [finalize(PlannedSource(flavor, str(path), table.ids, array, layout), in_memory=True)]
+        return [matrices_source(table.values[None], flavor=flavor, file=str(path), subjects=None,
+                                labels=table.labels)]
     except InputDataError as exc:
-        if not table.square:
+        if table.labels is not None:
             raise
         raise InputDataError(exc.message, hint=(exc.hint or "") + "; if each row is 'subject_id, e1, ..., eE', "
                              "add a header row so the square block is not read as one matrix") from None
-

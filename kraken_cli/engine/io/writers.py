@@ -302,7 +302,7 @@ def estimate_file_bytes(fmt: str, n_subjects: int, widths: Mapping[str, int], sp
 #: Output formats each file extension stands for (lower case); the first one is the default.
 EXTENSION_FORMATS: dict[str, tuple[str, ...]] = {".npz": ("npz",), ".mat": ("mat", "mat73"),
                                                  ".h5": ("mat73",), ".hdf5": ("mat73",)}
-FORMATS = ("mat", "mat73", "npz")
+FORMATS = ("mat", "mat73", "npz", "bids")  # bids: a derivatives folder (_bids_out)
 
 
 def resolve_format(fmt: str | None, output: str | None) -> str:
@@ -319,15 +319,15 @@ def resolve_format(fmt: str | None, output: str | None) -> str:
     ('mat', 'mat')
     """
     if fmt is not None and fmt not in FORMATS:
-        raise SpecError(f"unknown output format {fmt!r}", hint="use mat, mat73 or npz")
+        raise SpecError(f"unknown output format {fmt!r}", hint="use mat, mat73, npz or bids")
     suffix = Path(output).suffix.lower() if output else ""
     allowed = EXTENSION_FORMATS.get(suffix)
     if fmt is None:
         return allowed[0] if allowed else "mat"
     if allowed is not None and fmt not in allowed:
-        want = {"npz": ".npz", "mat": ".mat", "mat73": ".mat (or .h5)"}[fmt]
+        want = {"npz": "*.npz", "mat": "*.mat", "mat73": "*.mat (or .h5)", "bids": "as a folder"}[fmt]
         raise SpecError(f"--format {fmt} does not match the output file extension {suffix!r} of -o {output}",
-                        hint=f"name the output *{want}, or drop --format to write {allowed[0]}")
+                        hint=f"name the output {want}, or drop --format to write {allowed[0]}")
     return fmt
 
 

@@ -192,7 +192,7 @@ class KrakenModel:
             x = np.asarray(arrays[name])
             if name in plan.adaptations:
                 x = plan.adaptations[name].apply(x)
-            xt = self.transform_for(self.flavors[idx]).transform(x, device=self.device)
+            xt = self.transform_for(self.flavors[idx]).as_torch(self.device).transform(x)
             latents[name] = self.net.encode(xt, idx)
         for name in plan.inputs:
             if is_latent_name(name):
@@ -257,7 +257,7 @@ class KrakenModel:
         return out
 
     def _decode(self, z: torch.Tensor, j: int) -> torch.Tensor:
-        return self.transform_for(self.flavors[j]).inverse_transform(self.net.decode(z, j))
+        return self.transform_for(self.flavors[j]).as_torch().inverse_transform(self.net.decode(z, j))
 
     def iter_predictions(self, cohort: Cohort, plan: RunPlan, options: RunOptions,
                          progress: Progress = NULL_PROGRESS

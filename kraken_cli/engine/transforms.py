@@ -1,14 +1,18 @@
 """Input transforms between edge space and the network's working space (UPSTREAM 3).
 
-Each transform follows scikit-learn's contract: ``__init__`` stores arguments, ``fit(X)`` sets
-attributes ending in ``_`` and returns ``self``, ``transform`` and ``inverse_transform`` mirror
-each other. They take numpy arrays or torch tensors of shape ``(n_subjects, n_features)`` and
-return float32 torch tensors. ``params()`` / :func:`transform_from_params` convert to and from
-the original's ``*_ioxfm_*`` dict layout; files are read and written in :mod:`.transform_files`.
+Each transform is a scikit-learn transformer: ``__init__`` stores arguments (``get_params`` /
+``set_params``), ``fit(X)`` sets attributes ending in ``_`` and returns ``self``, and
+``transform`` / ``inverse_transform`` / ``fit_transform`` take and return numpy arrays of shape
+``(n_subjects, n_features)`` (float32 stays float32, anything else is computed in float64);
+scikit-learn's own estimator checks run on them in the tests. The arithmetic is written once, in
+torch: :meth:`Transform.as_torch` gives the adapter the network uses (float32 tensors on a device).
+``params()`` / :func:`transform_from_params` convert to and from the original's ``*_ioxfm_*`` dict
+layout; files are read and written in :mod:`.transform_files`.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, ClassVar
 
@@ -37,28 +41,133 @@ def _scalar(x: Any) -> float:
     return float(np.asarray(_np(x)).reshape(-1)[0])
 
 
+class TransformShapeError(TransformError, ValueError):
+    """Data of another width than the transform was fitted on (also a ValueError, as scikit-learn expects)."""
+
+
+class TransformInputError(TransformError, ValueError):
+    """Data a transform cannot take: not a 2-D array of finite real numbers."""
+
+
+def _check_array(X: Any, est: object, *, minimum_rows: int = 1) -> npt.NDArray[np.floating]:
+    """``X`` as a 2-D float array (float32 kept, else float64), refusing what scikit-learn refuses."""
+    name = type(est).__name__
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(f"{name} does not take sparse data; convert it with X.toarray()")
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    arr = np.asarray(X)
+    if arr.dtype.kind == "c":
+        raise TransformInputError(f"Complex data not supported by {name}")
+    arr = arr if arr.dtype == np.float32 else np.asarray(arr, dtype=np.float64)
+    if arr.ndim != 2:
+        raise TransformInputError(f"Expected 2D array, got {arr.ndim}D array instead (shape {arr.shape}); "
+                                  "Reshape your data to (n_subjects, n_features)")
+    if arr.shape[1] == 0:
+        raise TransformInputError(f"0 feature(s) (shape={arr.shape}) while a minimum of 1 is required.")
+    if arr.shape[0] < minimum_rows:
+        raise TransformInputError(f"{name} needs at least {minimum_rows} samples, got {arr.shape[0]} sample(s) "
+                                  f"(shape={arr.shape})")
+    if not np.isfinite(arr).all():
+        raise TransformInputError(f"Input contains NaN or inf: {name} needs finite values")
+    return np.ascontiguousarray(arr)
+
+
+class TorchTransform:
+    """A fitted :class:`Transform` on torch tensors: float32 in and out, on one device (the network's side)."""
+
+    def __init__(self, transform: "Transform", device: torch.device | str | None = None) -> None:
+        self.base = transform
+        self.device = device
+
+    def transform(self, X: ArrayLike) -> torch.Tensor:
+        """Edge space -> working space."""
+        t = self.base
+        t._check()
+        x = _as_tensor(X, self.device)
+        if x.shape[-1] != t.n_features_in_:
+            raise TransformShapeError(f"{t.kind} transform expects {t.n_features_in_} features, got {x.shape[-1]}",
+                                      hint="the transform file does not match this flavor's data")
+        return t._forward(x)
+
+    def inverse_transform(self, Y: ArrayLike) -> torch.Tensor:
+        """Working space -> edge space."""
+        self.base._check()
+        return self.base._inverse(_as_tensor(Y, self.device))
+
+
 class Transform:
     """Base class: identity (type ``none``)."""
 
     kind: ClassVar[str] = "none"
-    #: fitted array attributes, moved to the data's device on use
-    _arrays: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], torch.Tensor] = {}
+        self._cache: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
 
-    # -- sklearn-style API ----------------------------------------------------------------------
-    def fit(self, X: npt.NDArray[np.floating]) -> "Transform":
+    # -- scikit-learn's estimator API -------------------------------------------------------------
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values() if p.name != "self" and p.kind == p.POSITIONAL_OR_KEYWORD)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ``__init__`` arguments, as scikit-learn's ``clone`` and grid searches use them."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params: Any) -> "Transform":
+        for name, value in params.items():
+            if name not in self._get_param_names():
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}")
+            setattr(self, name, value)
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+                    input_tags=InputTags())
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_features_in_")
+
+    def fit(self, X: npt.ArrayLike, y: Any = None) -> "Transform":
         """Fit on training rows ``X`` of shape (n_subjects, n_features)."""
-        X = np.asarray(X, dtype=np.float64)
+        X = _check_array(X, self, minimum_rows=self._min_rows())
         self._cache = {}
         self.n_features_in_ = int(X.shape[1])
-        self._fit(X)
+        self._fit(np.asarray(X, dtype=np.float64))
         self.n_features_out_ = self._out_dim()
         return self
 
+    def fit_transform(self, X: npt.ArrayLike, y: Any = None) -> npt.NDArray[np.floating]:
+        return self.fit(X).transform(X)
+
+    def transform(self, X: npt.ArrayLike) -> npt.NDArray[np.floating]:
+        """Edge space -> working space (numpy in and out)."""
+        self._check()
+        X = self._checked(X)
+        return self._forward(torch.from_numpy(X)).numpy()
+
+    def inverse_transform(self, X: npt.ArrayLike) -> npt.NDArray[np.floating]:
+        """Working space -> edge space (numpy in and out)."""
+        self._check()
+        Y = _check_array(X, self)
+        if Y.shape[1] != self.n_features_out_:
+            raise TransformShapeError(f"X has {Y.shape[1]} features, but {type(self).__name__} is expecting "
+                                      f"{self.n_features_out_} features as input")
+        return self._inverse(torch.from_numpy(Y)).numpy()
+
+    def as_torch(self, device: torch.device | str | None = None) -> "TorchTransform":
+        """The same transform on float32 tensors on ``device`` (None: where the data already is)."""
+        return TorchTransform(self, device)
+
+    # -- the arithmetic, in torch ------------------------------------------------------------------
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         pass
+
+    def _min_rows(self) -> int:
+        return 1
 
     def _out_dim(self) -> int:
         return self.n_features_in_
@@ -67,25 +176,19 @@ class Transform:
         if not hasattr(self, "n_features_in_"):
             raise KrakenNotFittedError(f"{type(self).__name__} is not fitted yet; call fit first")
 
-    def _t(self, name: str, device: torch.device) -> torch.Tensor:
-        key = (name, str(device))
+    def _checked(self, X: npt.ArrayLike) -> npt.NDArray[np.floating]:
+        X = _check_array(X, self)
+        if X.shape[1] != self.n_features_in_:
+            raise TransformShapeError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                                      f"{self.n_features_in_} features as input",
+                                      hint="the transform file does not match this flavor's data")
+        return X
+
+    def _t(self, name: str, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        key = (name, str(device), dtype)
         if key not in self._cache:
-            self._cache[key] = torch.as_tensor(getattr(self, name), dtype=torch.float32, device=device)
+            self._cache[key] = torch.as_tensor(np.asarray(getattr(self, name)), dtype=dtype, device=device)
         return self._cache[key]
-
-    def transform(self, X: ArrayLike, device: torch.device | str | None = None) -> torch.Tensor:
-        """Edge space -> working space."""
-        self._check()
-        x = _as_tensor(X, device)
-        if x.shape[-1] != self.n_features_in_:
-            raise TransformError(f"{self.kind} transform expects {self.n_features_in_} features, got {x.shape[-1]}",
-                                 hint="the transform file does not match this flavor's data")
-        return self._forward(x)
-
-    def inverse_transform(self, Y: ArrayLike, device: torch.device | str | None = None) -> torch.Tensor:
-        """Working space -> edge space."""
-        self._check()
-        return self._inverse(_as_tensor(Y, device))
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -144,9 +247,10 @@ class PCATransform(Transform):
 
         k = min(self.n_components, X.shape[0], X.shape[1])
         if k < self.n_components:
-            raise TransformError(f"pca{self.n_components} needs at least {self.n_components} training subjects "
-                                 f"and features, got {X.shape[0]} x {X.shape[1]}",
-                                 hint=f"use a smaller PCA, e.g. --transformation pca{max(1, min(X.shape) - 1)}")
+            raise TransformInputError(
+                f"pca{self.n_components} needs at least {self.n_components} training subjects and features, got "
+                f"{X.shape[0]} sample(s) x {X.shape[1]} feature(s)",
+                hint=f"use a smaller PCA, e.g. --transformation pca{max(1, min(X.shape) - 1)}")
         pca = PCA(n_components=k, random_state=0).fit(X)
         self.pca_mean_ = pca.mean_.astype(np.float32)
         self.components_ = pca.components_.astype(np.float32)
@@ -159,14 +263,14 @@ class PCATransform(Transform):
         return int(self.components_.shape[0])
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        d = x.device
-        return self.output_normscale_ * ((x - self._t("pca_mean_", d)) @ self._t("components_", d).T) \
+        d, dt = x.device, x.dtype
+        return self.output_normscale_ * ((x - self._t("pca_mean_", d, dt)) @ self._t("components_", d, dt).T) \
             / self.input_normscale_
 
     def _inverse(self, y: torch.Tensor) -> torch.Tensor:
-        d = y.device
-        return ((y / self.output_normscale_) * self.input_normscale_) @ self._t("components_", d) \
-            + self._t("pca_mean_", d)
+        d, dt = y.device, y.dtype
+        return ((y / self.output_normscale_) * self.input_normscale_) @ self._t("components_", d, dt) \
+            + self._t("pca_mean_", d, dt)
 
     def _params(self) -> dict[str, Any]:
         return {"reduce_dimension": int(self.n_components),
@@ -223,15 +327,15 @@ class TSVDTransform(PCATransform):
 class _Affine(Transform):
     """``(x - shift) / scale`` with per-feature or scalar shift and scale (the non-PCA types)."""
 
-    def _shift_scale(self, d: torch.device) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor | float, torch.Tensor | float]:
         raise NotImplementedError
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        shift, scale = self._shift_scale(x.device)
+        shift, scale = self._shift_scale(x.device, x.dtype)
         return (x - shift) / scale
 
     def _inverse(self, y: torch.Tensor) -> torch.Tensor:
-        shift, scale = self._shift_scale(y.device)
+        shift, scale = self._shift_scale(y.device, y.dtype)
         return y * scale + shift
 
 
@@ -244,7 +348,7 @@ class NormTransform(_Affine):
         self.input_normscale_ = np.float32(np.linalg.norm(X) / np.sqrt(X.size))
         self.output_normscale_ = np.float32(100.0)
 
-    def _shift_scale(self, d: torch.device) -> tuple[float, float]:
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[float, float]:
         return 0.0, float(self.input_normscale_ / self.output_normscale_)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -270,7 +374,7 @@ class VarNormTransform(_Affine):
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         self.variance_ = np.float32(np.sum(np.var(X, axis=0)))
 
-    def _shift_scale(self, d: torch.device) -> tuple[float, float]:
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[float, float]:
         return 0.0, float(self.variance_)
 
     def _params(self) -> dict[str, Any]:
@@ -289,7 +393,7 @@ class ZScoreTransform(_Affine):
         self.scalar_mean_ = np.float32(np.mean(X))
         self.scalar_std_ = np.float32(np.std(X))
 
-    def _shift_scale(self, d: torch.device) -> tuple[float, float]:
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[float, float]:
         return float(self.scalar_mean_), float(self.scalar_std_)
 
     def _params(self) -> dict[str, Any]:
@@ -311,8 +415,8 @@ class ZFeatTransform(_Affine):
         sd[sd == 0] = 1
         self.std_ = sd.astype(np.float32)
 
-    def _shift_scale(self, d: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._t("mean_", d), self._t("std_", d)
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._t("mean_", d, dt), self._t("std_", d, dt)
 
     def _params(self) -> dict[str, Any]:
         return {"input_mean": self.mean_, "input_stdev": self.std_}
@@ -330,8 +434,8 @@ class CFeatTransform(_Affine):
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         self.mean_ = np.nanmean(X, axis=0, keepdims=True).astype(np.float32)
 
-    def _shift_scale(self, d: torch.device) -> tuple[torch.Tensor, float]:
-        return self._t("mean_", d), 1.0
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
+        return self._t("mean_", d, dt), 1.0
 
     def _params(self) -> dict[str, Any]:
         return {"input_mean": self.mean_}
@@ -349,8 +453,8 @@ class CFeatNormTransform(CFeatTransform):
         super()._fit(X)
         self.rownorm_ = np.float32(np.mean(np.linalg.norm(X - self.mean_, axis=1)))
 
-    def _shift_scale(self, d: torch.device) -> tuple[torch.Tensor, float]:
-        return self._t("mean_", d), float(self.rownorm_)
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
+        return self._t("mean_", d, dt), float(self.rownorm_)
 
     def _params(self) -> dict[str, Any]:
         return {"input_mean": self.mean_, "input_rownorm_mean": np.float32(self.rownorm_)}
@@ -369,8 +473,8 @@ class CFeatVarNormTransform(CFeatTransform):
         super()._fit(X)
         self.variance_ = np.float32(np.sum(np.var(X - self.mean_, axis=0)))
 
-    def _shift_scale(self, d: torch.device) -> tuple[torch.Tensor, float]:
-        return self._t("mean_", d), float(self.variance_)
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
+        return self._t("mean_", d, dt), float(self.variance_)
 
     def _params(self) -> dict[str, Any]:
         return {"input_mean": self.mean_, "input_variance": np.float32(self.variance_)}
@@ -389,7 +493,7 @@ class ZScoreRowNormTransform(ZScoreTransform):
         super()._fit(X)
         self.rownorm_ = np.float32(np.mean(np.linalg.norm((X - self.scalar_mean_) / self.scalar_std_, axis=1)))
 
-    def _shift_scale(self, d: torch.device) -> tuple[float, float]:
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[float, float]:
         return float(self.scalar_mean_), float(self.scalar_std_ * self.rownorm_)
 
     def _params(self) -> dict[str, Any]:

@@ -115,10 +115,10 @@ def evaluate(checkpoint: Path, ioxfm: Path, cohort: Path) -> dict[str, float]:
     raw = {f: coh.read(f) for f in ck.flavors}
     rows = []
     with torch.no_grad():
-        z = {f: model.encode(tfs[f].transform(raw[f]), i) for i, f in enumerate(ck.flavors)}
+        z = {f: model.encode(tfs[f].as_torch().transform(raw[f]), i) for i, f in enumerate(ck.flavors)}
         for src, dst in ck.trained_paths:
             j = ck.flavors.index(dst)
-            pred = tfs[dst].inverse_transform(model.decode(z[src], j)).numpy()
+            pred = tfs[dst].as_torch().inverse_transform(model.decode(z[src], j)).numpy()
             rows.append(evaluate_path(raw[dst], pred))
     return {k: float(np.mean([r[k] for r in rows])) for k in ("top1acc", "avgrank", "avgcorr_resid")}
 

@@ -104,7 +104,7 @@ def test_transformed_space_metrics_match_record(setup: dict[str, Any]) -> None:
     flavors = model.flavors
     bad: list[str] = []
     with torch.no_grad():
-        xt = {f: torch.as_tensor(np.asarray(model.transform_for(f).transform(data[f][val]))).float()
+        xt = {f: model.transform_for(f).as_torch().transform(data[f][val])
               for f in flavors}
         for p, (src, tgt) in enumerate(rec.paths):
             i, j = flavors.index(src), flavors.index(tgt)

@@ -73,7 +73,7 @@ def test_target_training_moves_latents_towards_targets(cohort, tmp_path: Path, s
     assert raw["training_params"]["target_encoding"] is (not strict)
     assert ("+fixlatent" if strict else "+targlatent") in res.checkpoints[-1].name
     with torch.no_grad():
-        x = res.transforms[flavor].transform(data[flavor])
+        x = res.transforms[flavor].as_torch().transform(data[flavor])
         z = res.model.eval().encode(x, 0).numpy()
     tr = res.split.train
     assert np.mean(np.sum(z[tr] * zt[tr], axis=1)) > 0.3  # mean cosine to the targets (about 0 untrained)

@@ -63,17 +63,21 @@ EXPECTED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 EXACT_INVERSE = [k for k in EXPECTED if k not in ("pca4", "tsvd3")]
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy().astype(np.float64)
+def _np(t: "torch.Tensor | np.ndarray") -> np.ndarray:
+    return (t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)).astype(np.float64)
 
 
 @pytest.mark.parametrize("spec", sorted(EXPECTED))
 def test_forward_matches_formula(spec: str) -> None:
     t = make_transform(spec).fit(X)
     assert t.fit(X) is t  # fit returns self
-    y = t.transform(XNEW)
-    assert isinstance(y, torch.Tensor) and y.dtype == torch.float32
-    np.testing.assert_allclose(_np(y), EXPECTED[spec](XNEW), rtol=2e-4, atol=2e-4)
+    y = t.transform(XNEW)  # numpy in and out, float64 kept
+    assert isinstance(y, np.ndarray) and y.dtype == np.float64
+    np.testing.assert_allclose(y, EXPECTED[spec](XNEW), rtol=1e-5, atol=1e-5)
+    yt = t.as_torch().transform(XNEW)  # the network's side: float32 tensors
+    assert isinstance(yt, torch.Tensor) and yt.dtype == torch.float32
+    np.testing.assert_allclose(_np(yt), EXPECTED[spec](XNEW), rtol=2e-4, atol=2e-4)
+    assert t.transform(XNEW.astype(np.float32)).dtype == np.float32
 
 
 @pytest.mark.parametrize("spec", EXACT_INVERSE)
@@ -96,9 +100,10 @@ def test_reduced_inverse_is_the_projection(spec: str) -> None:
 
 def test_accepts_torch_input() -> None:
     t = make_transform("cfeat").fit(X)
-    a = t.transform(torch.as_tensor(XNEW))
-    b = t.transform(XNEW)
+    a = t.as_torch().transform(torch.as_tensor(XNEW))
+    b = t.as_torch().transform(XNEW)
     assert torch.equal(a, b)
+    np.testing.assert_array_equal(t.transform(torch.as_tensor(XNEW)), t.transform(XNEW))
 
 
 @pytest.mark.parametrize("spec", sorted(EXPECTED))
@@ -172,8 +177,12 @@ def test_not_fitted() -> None:
 
 def test_wrong_width_is_a_transform_error() -> None:
     t = make_transform("cfeat").fit(X)
-    with pytest.raises(TransformError, match="expects 6 features, got 5"):
+    with pytest.raises(TransformError, match="X has 5 features, but CFeatTransform is expecting 6"):
         t.transform(XNEW[:, :5])
+    with pytest.raises(ValueError):  # scikit-learn's contract too
+        t.transform(XNEW[:, :5])
+    with pytest.raises(TransformError, match="expects 6 features, got 5"):
+        t.as_torch().transform(XNEW[:, :5])
 
 
 @pytest.mark.parametrize(("params", "match"), [
@@ -278,3 +287,29 @@ def test_transform_file_naming_rule(ckpt: str, xfm: str) -> None:
     from kraken_cli.engine.naming import sibling
 
     assert sibling(ckpt, "ioxfm") == Path(xfm)
+
+
+# -- scikit-learn's own estimator checks ----------------------------------------------------------------------
+
+def _sklearn_instances() -> list:
+    from kraken_cli.engine.transforms import (CFeatNormTransform, CFeatVarNormTransform, NormTransform,
+                                              Transform, VarNormTransform, ZFeatTransform, ZScoreRowNormTransform,
+                                              ZScoreTransform)
+
+    return [Transform(), PCATransform(n_components=2), TSVDTransform(n_components=2), NormTransform(),
+            VarNormTransform(), ZScoreTransform(), ZFeatTransform(), CFeatTransform(), CFeatNormTransform(),
+            CFeatVarNormTransform(), ZScoreRowNormTransform()]
+
+
+def _sklearn_checks():
+    pytest.importorskip("sklearn")
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    return parametrize_with_checks(_sklearn_instances())
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # "does not inherit from BaseEstimator": duck-typed on purpose
+@_sklearn_checks()
+def test_scikit_learn_estimator_checks(estimator, check) -> None:
+    """Transforms are scikit-learn transformers (numpy in and out, get_params, fit_transform...)."""
+    check(estimator)

@@ -70,7 +70,7 @@ def evaluate(model: Krakencoder, plan: PathPlan, data: EvalData, transforms: Seq
         if origscale:
             assert data.raw is not None and data.demean is not None
             p, n, f = y.shape
-            pred = transforms[j].inverse_transform(y.reshape(p * n, f)).reshape(p, n, -1)
+            pred = transforms[j].as_torch().inverse_transform(y.reshape(p * n, f)).reshape(p, n, -1)
             vals = evaluate_paths_torch(data.raw[j], pred.to(data.raw[j].dtype), demean=data.demean[j],
                                         metrics=names)
         else:

@@ -272,7 +272,7 @@ def _device_data(st: _Start, arrays: Mapping[str, npt.NDArray[np.float64]], tfs:
                  targets: Targets | None, device: torch.device) -> _DeviceData:
     """Transformed training and validation tensors on ``device`` (validation also in edge space, for metrics)."""
     fl, tr, va = st.flavors, st.train_idx, st.val_idx
-    xt = [tfs[f].transform(arrays[f], device=device).to(torch.float32) for f in fl]
+    xt = [tfs[f].as_torch(device).transform(arrays[f]) for f in fl]
     tr_t, va_t = torch.as_tensor(tr, device=device), torch.as_tensor(va, device=device)
     all_x = Batch.of(xt, stack=len({x.shape[1] for x in xt}) == 1)
     train_b = all_x.rows(tr_t)
@@ -314,7 +314,7 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
     st = _resumed(arrays, subj, config, resume_overrides) if config.resume else _fresh(arrays, subj, config, split)
     cfg, flavors = st.config, st.flavors
     tfs, fitted, spec = _transforms(st, arrays, transforms)
-    model = _model(st, [int(tfs[f].transform(arrays[f][:1]).shape[1]) for f in flavors], device)
+    model = _model(st, [int(tfs[f].as_torch().transform(arrays[f][:1]).shape[1]) for f in flavors], device)
     if st.paths is None:
         specs = ("self",) if cfg.target_encoding is not None and (cfg.only_self or cfg.strict) else cfg.paths
         st.paths = resolve_paths(specs, flavors, [(groups or {}).get(f, group_of(f)) for f in flavors])

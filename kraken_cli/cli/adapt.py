@@ -13,10 +13,8 @@ from ._errors import reporting_errors, setup_logging
 from ._options import (CacheDirOpt, CheckpointOpt, Device, DeviceOpt, EdgeOrder, EdgeOrderOpt, ImputeMissing,
                        ImputeMissingOpt, InputOpt, JsonOpt, QuietOpt, SubjectsOpt, TransformOpt, VerboseOpt)
 from ._options import cache_dir_for
-from .app import app
 
 
-@app.command("adapt")
 def adapt_command(
     inputs: InputOpt = [],  # noqa: B006
     output: Annotated[Path, typer.Option("-o", "--output", help="Adapter file to write (JSON).")] = Path("adapter.json"),

@@ -32,7 +32,16 @@ def _root(
 
 
 def _register() -> None:
-    from . import adapt, describe, example, fetch, merge, run, train  # noqa: F401  (each adds its command)
+    """One module per subcommand, each a thin layer over one engine call; registered here, in help order."""
+    from . import adapt, describe, example, fetch, merge, run, train
+
+    app.command("run")(run.run_command)
+    app.command("train")(train.train_command)
+    app.command("merge")(merge.merge_command)
+    app.command("describe")(describe.describe_command)
+    app.command("fetch")(fetch.fetch_command)
+    app.command("adapt")(adapt.adapt_command)
+    app.command("example")(example.example_command)
 
 
 def _terminate(signum: int, frame: object) -> None:

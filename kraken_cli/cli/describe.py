@@ -10,10 +10,8 @@ import typer
 from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import HeatmapOpt, JsonOpt, QuietOpt, VerboseOpt
-from .app import app
 
 
-@app.command("describe")
 def describe_command(
     checkpoint: Annotated[Path, typer.Argument(metavar="CKPT", help="Checkpoint .pt file.")],
     paths: Annotated[bool, typer.Option("--paths", help="List the trained paths.")] = False,

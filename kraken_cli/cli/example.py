@@ -10,10 +10,8 @@ import typer
 from ._console import err, out, print_json
 from ._errors import reporting_errors, setup_logging
 from ._options import EpochsOpt, JsonOpt, QuietOpt, SeedOpt, VerboseOpt
-from .app import app
 
 
-@app.command("example")
 def example_command(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the demo's data, model and predictions.")],
     subjects: Annotated[int, typer.Option("--n-subjects", min=50, help="Synthetic subjects.")] = 300,

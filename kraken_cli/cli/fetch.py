@@ -15,7 +15,6 @@ from ._console import err, out, print_json
 from ._errors import reporting_errors, setup_logging
 from ._options import CacheDirOpt, JsonOpt, QuietOpt, VerboseOpt
 from ._progress import make_progress
-from .app import app
 
 if TYPE_CHECKING:
     from kraken_cli.engine.registry import CacheStatus, FetchedFile, VerifyStatus
@@ -46,7 +45,6 @@ MirrorOpt = Annotated[
 ]
 
 
-@app.command("fetch")
 def fetch_command(
     names: NamesArg = None,
     all_files: AllOpt = False,

@@ -10,10 +10,8 @@ import typer
 from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import JsonOpt, QuietOpt, VerboseOpt
-from .app import app
 
 
-@app.command("merge")
 def merge_command(
     checkpoints: Annotated[list[Path], typer.Argument(metavar="CKPT", help="Checkpoint .pt files to merge (two or more).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Merged checkpoint to write.")],

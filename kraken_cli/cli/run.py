@@ -14,10 +14,8 @@ from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceO
                        FormatOpt, HeatmapOpt, ImputeMissing, ImputeMissingOpt, InputOpt, JsonOpt,
                        OutFormat, ParticipantLabelOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
 from ._options import cache_dir_for
-from .app import app
 
 
-@app.command("run")
 def run_command(
     inputs: InputOpt = [],  # noqa: B006  (typer needs a literal default)
     checkpoint: CheckpointOpt = [],  # noqa: B006

@@ -12,12 +12,10 @@ from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, ThreadsOpt,
                        TransformOpt, VerboseOpt)
-from .app import app
 
 _PAPER = "correye+enceye.w10+neidist+encdist.w10+mse.w1000+latentsimloss.w10000"
 
 
-@app.command("train")
 def train_command(
     ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006

@@ -2,58 +2,51 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Any
 
 import typer
 
-from . import _complete
-from ._console import err, print_json, print_path
+from ._console import print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, EdgeOrder, EdgeOrderOpt,
-                       FormatOpt, HeatmapOpt, ImputeMissing, ImputeMissingOpt, InputOpt, JsonOpt,
-                       OutFormat, ParticipantLabelOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt)
-from ._options import cache_dir_for
+                       FormatOpt, HeatmapOpt, ImputeMissing, ImputeMissingOpt, InputOpt, JsonOpt, OutFormat,
+                       ParticipantLabelOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt,
+                       cache_dir_for)
+from ._run_options import (AdapterOpt, AdaptSourceOpt, BidsAppOpt, ChunkSizeOpt, DemeanOpt, EvaluateOpt,
+                           FusionIncludeOpt, FusionNoatlasOpt, FusionNoselfOpt, FusionNormOpt, FusionOpt, MetricsCsvOpt,
+                           OnlyFusionOpt, OutputsOpt, OutputTemplateOpt, SquareOpt)
 
 
 def run_command(
+    ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006  (typer needs a literal default)
     checkpoint: CheckpointOpt = [],  # noqa: B006
     transform: TransformOpt = [],  # noqa: B006
     adapt: AdaptModeOpt = "none",
-    adapt_source: Annotated[list[str], typer.Option("--adapt-source", metavar="FLAVOR=PATH",
-                                                    help="Fit --adapt on this data's mean instead of the inputs'.")] = [],  # noqa: B006
-    adapter: Annotated[Optional[Path], typer.Option("--adapter", help="Apply a saved adapter file (from kraken adapt).")] = None,
-    fusion: Annotated[bool, typer.Option("--fusion", help="Also predict from fused latents (mean over inputs).")] = False,
-    fusion_include: Annotated[list[str], typer.Option("--fusion-include", metavar="NAME=SEL[,SEL...]",
-                                                      help="Fusion group: SEL is all, SC, FC or flavor names (repeatable).")] = [],  # noqa: B006
-    fusion_noself: Annotated[bool, typer.Option("--fusion-noself", help="Add NAME.noself groups that leave out the target flavor.")] = False,
-    fusion_noatlas: Annotated[bool, typer.Option("--fusion-noatlas", help="Add NAME.noatlas groups that leave out the target's atlas.")] = False,
-    fusion_norm: Annotated[bool, typer.Option("--fusion-norm", help="L2-normalise fused latents (the published model does not).")] = False,
-    only_fusion: Annotated[bool, typer.Option("--only-fusion", help="Write predictions from fusion groups only.")] = False,
-    outputs: Annotated[list[str], typer.Option("--outputs", metavar="all|encoded|FLAVOR",
-                                               help="What to predict (repeatable): all flavors, the latent, or flavors.",
-                                               autocompletion=_complete.complete_flavor)] = [],  # noqa: B006
-    output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="TEMPLATE",
-                                                  help="Output file; {input} and {output} make one file per input/output.")] = None,
-    square: Annotated[bool, typer.Option("--square", help="Write R x R matrices (NaN diagonal) instead of edge vectors.")] = False,
+    adapt_source: AdaptSourceOpt = [],  # noqa: B006
+    adapter: AdapterOpt = None,
+    fusion: FusionOpt = False,
+    fusion_include: FusionIncludeOpt = [],  # noqa: B006
+    fusion_noself: FusionNoselfOpt = False,
+    fusion_noatlas: FusionNoatlasOpt = False,
+    fusion_norm: FusionNormOpt = False,
+    only_fusion: OnlyFusionOpt = False,
+    outputs: OutputsOpt = [],  # noqa: B006
+    output: OutputTemplateOpt = None,
+    square: SquareOpt = False,
     fmt: FormatOpt = None,
     edge_order: EdgeOrderOpt = EdgeOrder.triu,
     impute_missing: ImputeMissingOpt = ImputeMissing.none,
     participant_label: ParticipantLabelOpt = [],  # noqa: B006
-    bids: Annotated[Optional[tuple[str, str]], typer.Option(
-        "--bids", metavar="DERIV_DIR OUTDIR",
-        help="BIDS App mode: read the XCP-D / QSIRecon / kraken outputs found in DERIV_DIR (-i FLAVOR=SELECTOR "
-             "names the others) and write BIDS derivatives to OUTDIR.")] = None,
-    evaluate: Annotated[bool, typer.Option("--evaluate", help="Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")] = False,
-    metrics_csv: Annotated[Optional[Path], typer.Option("--metrics-csv", help="Write --evaluate metrics to this CSV.")] = None,
+    bids: BidsAppOpt = None,
+    evaluate: EvaluateOpt = False,
+    metrics_csv: MetricsCsvOpt = None,
     heatmap: HeatmapOpt = None,
     subjects: SubjectsOpt = None,
     split_file: SplitFileOpt = None,
     split: SplitOpt = None,
-    demean: Annotated[str, typer.Option("--demean", metavar="test|train",
-                                        help="Mean removed for the demeaned correlation: evaluated truth's or training's.")] = "test",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Subjects per chunk (bounds memory).")] = 256,
+    demean: DemeanOpt = "test",
+    chunk_size: ChunkSizeOpt = 256,
     cache_dir: CacheDirOpt = None,
     device: DeviceOpt = Device.auto,
     verbose: VerboseOpt = False,
@@ -69,35 +62,53 @@ def run_command(
         kraken run -i data.zip --fusion --only-fusion --outputs encoded -o latents.mat
     """
     setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json, interrupted="This run wrote no output: its files appear together at "
-                          "the end, and files from earlier runs are unchanged."):
-        from kraken_cli.engine.fusion import parse_fusion_include
-        from kraken_cli.engine.predict import RunOptions
-        from kraken_cli.engine.run import RunConfig, run
+    with reporting_errors(as_json=as_json, interrupted=_INTERRUPTED):
+        from kraken_cli.engine.run import run
 
         from ._progress import make_progress
 
-        if (metrics_csv or heatmap) and not evaluate:
-            raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")
-        if bids is not None:
-            if output is not None or (fmt is not None and fmt.value != "bids"):
-                raise typer.BadParameter("--bids DERIV_DIR OUTDIR names the output: drop -o and --format")
-            output, fmt = bids[1], OutFormat.bids
-        options = RunOptions(
-            outputs=tuple(outputs) or ("all",), fusion=fusion or bool(fusion_include),
-            fusion_include=parse_fusion_include(fusion_include) if fusion_include else None,
-            fusion_noself=fusion_noself, fusion_noatlas=fusion_noatlas, fusion_norm=fusion_norm,
-            only_fusion=only_fusion, adapt=adapt, chunk_size=chunk_size)
-        config = RunConfig(
-            inputs=tuple(inputs), checkpoints=tuple(checkpoint), transforms=tuple(transform), options=options,
-            output=output, square=square, fmt=fmt.value if fmt else None, adapter=str(adapter) if adapter else None,
-            adapt_source=tuple(adapt_source), subjects=subjects, split_file=str(split_file) if split_file else None,
-            split=split, evaluate=evaluate, metrics_csv=str(metrics_csv) if metrics_csv else None,
-            heatmap=str(heatmap) if heatmap else None, demean=demean, device=device.value,
-            cache_dir=cache_dir_for(cache_dir), edge_order=edge_order.value,
-            impute_missing=impute_missing.value, participant_labels=tuple(participant_label),
-            bids_dir=bids[0] if bids is not None else None)
-        result = run(config, progress=make_progress(quiet, as_json))
+        result = run(_run_config(ctx.params), progress=make_progress(quiet, as_json))
+    _show(result, quiet=quiet, as_json=as_json)
+
+
+_INTERRUPTED = ("This run wrote no output: its files appear together at the end, and files from earlier runs are "
+                "unchanged.")
+
+
+def _run_config(p: dict[str, Any]) -> Any:
+    """The engine's RunConfig from the parsed options (usage errors raised here, before any input is read)."""
+    from kraken_cli.engine.fusion import parse_fusion_include
+    from kraken_cli.engine.predict import RunOptions
+    from kraken_cli.engine.run import RunConfig
+
+    if (p["metrics_csv"] or p["heatmap"]) and not p["evaluate"]:
+        raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")
+    output, fmt, bids = p["output"], p["fmt"], p["bids"]
+    if bids is not None:
+        if output is not None or (fmt is not None and fmt.value != "bids"):
+            raise typer.BadParameter("--bids DERIV_DIR OUTDIR names the output: drop -o and --format")
+        output, fmt = bids[1], OutFormat.bids
+    include = p["fusion_include"]
+    options = RunOptions(
+        outputs=tuple(p["outputs"]) or ("all",), fusion=p["fusion"] or bool(include),
+        fusion_include=parse_fusion_include(include) if include else None, fusion_noself=p["fusion_noself"],
+        fusion_noatlas=p["fusion_noatlas"], fusion_norm=p["fusion_norm"], only_fusion=p["only_fusion"],
+        adapt=p["adapt"], chunk_size=p["chunk_size"])
+
+    def text(key: str) -> str | None:
+        return str(p[key]) if p[key] else None
+
+    return RunConfig(
+        inputs=tuple(p["inputs"]), checkpoints=tuple(p["checkpoint"]), transforms=tuple(p["transform"]),
+        options=options, output=output, square=p["square"], fmt=fmt.value if fmt else None, adapter=text("adapter"),
+        adapt_source=tuple(p["adapt_source"]), subjects=p["subjects"], split_file=text("split_file"),
+        split=p["split"], evaluate=p["evaluate"], metrics_csv=text("metrics_csv"), heatmap=text("heatmap"),
+        demean=p["demean"], device=p["device"].value, cache_dir=cache_dir_for(p["cache_dir"]),
+        edge_order=p["edge_order"].value, impute_missing=p["impute_missing"].value,
+        participant_labels=tuple(p["participant_label"]), bids_dir=bids[0] if bids is not None else None)
+
+
+def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
     from ._render import render_run
 
     if as_json:
@@ -115,6 +126,3 @@ def result_to_json(result: object) -> dict[str, object]:
     d = asdict(result)  # type: ignore[call-overload]
     d["files"] = [str(f) for f in d["files"]]
     return d
-
-
-_ = err

@@ -1,0 +1,43 @@
+"""Options of ``kraken run`` alone (shared ones are in :mod:`._options`), one alias per option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import _complete
+
+AdaptSourceOpt = Annotated[list[str], typer.Option(
+    "--adapt-source", metavar="FLAVOR=PATH", help="Fit --adapt on this data's mean instead of the inputs'.")]
+AdapterOpt = Annotated[Optional[Path], typer.Option("--adapter", help="Apply a saved adapter file (from kraken adapt).")]
+FusionOpt = Annotated[bool, typer.Option("--fusion", help="Also predict from fused latents (mean over inputs).")]
+FusionIncludeOpt = Annotated[list[str], typer.Option(
+    "--fusion-include", metavar="NAME=SEL[,SEL...]",
+    help="Fusion group: SEL is all, SC, FC or flavor names (repeatable).")]
+FusionNoselfOpt = Annotated[bool, typer.Option(
+    "--fusion-noself", help="Add NAME.noself groups that leave out the target flavor.")]
+FusionNoatlasOpt = Annotated[bool, typer.Option(
+    "--fusion-noatlas", help="Add NAME.noatlas groups that leave out the target's atlas.")]
+FusionNormOpt = Annotated[bool, typer.Option(
+    "--fusion-norm", help="L2-normalise fused latents (the published model does not).")]
+OnlyFusionOpt = Annotated[bool, typer.Option("--only-fusion", help="Write predictions from fusion groups only.")]
+OutputsOpt = Annotated[list[str], typer.Option(
+    "--outputs", metavar="all|encoded|FLAVOR", help="What to predict (repeatable): all flavors, the latent, or flavors.",
+    autocompletion=_complete.complete_flavor)]
+OutputTemplateOpt = Annotated[Optional[str], typer.Option(
+    "-o", "--output", metavar="TEMPLATE", help="Output file; {input} and {output} make one file per input/output.")]
+SquareOpt = Annotated[bool, typer.Option(
+    "--square", help="Write R x R matrices (NaN diagonal) instead of edge vectors.")]
+BidsAppOpt = Annotated[Optional[tuple[str, str]], typer.Option(
+    "--bids", metavar="DERIV_DIR OUTDIR",
+    help="BIDS App mode: read the XCP-D / QSIRecon / kraken outputs found in DERIV_DIR (-i FLAVOR=SELECTOR "
+         "names the others) and write BIDS derivatives to OUTDIR.")]
+EvaluateOpt = Annotated[bool, typer.Option(
+    "--evaluate", help="Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")]
+MetricsCsvOpt = Annotated[Optional[Path], typer.Option("--metrics-csv", help="Write --evaluate metrics to this CSV.")]
+DemeanOpt = Annotated[str, typer.Option(
+    "--demean", metavar="test|train",
+    help="Mean removed for the demeaned correlation: evaluated truth's or training's.")]
+ChunkSizeOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Subjects per chunk (bounds memory).")]

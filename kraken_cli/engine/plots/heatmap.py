@@ -194,23 +194,31 @@ def _figure_texts(fig: Figure, title: str | None, subtitle: str | None, footer: 
         fig.supxlabel(footer, fontsize=max(6.0, label_fontsize - 1), x=0.01, ha="left")
 
 
+def _draw_panels(fig: Figure, tables: Mapping[str, FloatArray], rows: list[str], cols: list[str], lay: _Layout, *,
+                 base_cmap: Colormap, clim: Mapping[str, tuple[float, float]] | None,
+                 titles: Mapping[str, str]) -> None:
+    """One panel with its colour bar per table on the layout's grid; unused grid cells hidden."""
+    axes = fig.subplots(lay.nrows, lay.ncols, squeeze=False)
+    for k, (metric, table) in enumerate(tables.items()):
+        ax = axes.flat[k]
+        cm, norm, special = _panel_scale(metric, table, base_cmap, clim)
+        img = _draw_panel(ax, table, rows, cols, title=titles[metric], cmap=cm, norm=norm,
+                          fontsize=lay.fontsize, label_fontsize=lay.label_fontsize,
+                          line_color="0.35" if special else "white")
+        cb = fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02)
+        cb.ax.tick_params(labelsize=lay.label_fontsize)
+    for ax in list(axes.flat)[len(tables):]:
+        ax.set_visible(False)
+
+
 def plot_heatmap(
-    values: Mapping[str, HeatValues],
-    sources: Sequence[str],
-    targets: Sequence[str],
-    out_file: str | os.PathLike[str],
-    *,
-    title: str | None = None,
-    subtitle: str | None = None,
-    footer: str | None = None,
-    panel_titles: Mapping[str, str] | None = None,
-    prefix: str = "OrigScale",
-    epoch_labels: Mapping[str, str] | None = None,
-    top_n: int = 2,
-    cmap: str = "magma",
-    clim: Mapping[str, tuple[float, float]] | None = None,
-    dpi: int = 200,
-    figsize: tuple[float, float] | None = None,
+    values: Mapping[str, HeatValues], sources: Sequence[str], targets: Sequence[str],
+    out_file: str | os.PathLike[str], *,
+    title: str | None = None, subtitle: str | None = None, footer: str | None = None,
+    panel_titles: Mapping[str, str] | None = None, prefix: str = "OrigScale",
+    epoch_labels: Mapping[str, str] | None = None, top_n: int = 2,
+    cmap: str = "magma", clim: Mapping[str, tuple[float, float]] | None = None,
+    dpi: int = 200, figsize: tuple[float, float] | None = None,
 ) -> Path:
     """Draw the identifiability heatmap, one panel per metric, and save it as PNG.
 
@@ -224,18 +232,12 @@ def plot_heatmap(
         Source (row) and target (column) flavor names; fusion sources go last after a gap.
     out_file : path-like
         PNG file to write (atomically).
-    title : str, optional
-        Super-title, top left (e.g. ``OrigScale, Validation(n=26), Best All-Path Epoch``).
-    subtitle : str, optional
-        Text at the top right (e.g. ``Final epoch: 40``).
-    footer : str, optional
-        Small text at the bottom (e.g. the record or checkpoint file name).
-    panel_titles : mapping, optional
-        Metric -> full panel title; default ``"<prefix> <metric> SRC(row)xTARG(col)[, ep<k>]"``.
-    prefix : str
-        First word of the default panel titles.
-    epoch_labels : mapping, optional
-        Metric -> epoch text appended to the default panel title (``"ep40"``).
+    title, subtitle, footer : str, optional
+        Super-title at the top left (``OrigScale, Validation(n=26), Best All-Path Epoch``), text
+        at the top right (``Final epoch: 40``), small text at the bottom (a file name).
+    panel_titles, prefix, epoch_labels
+        Metric -> full panel title; else ``"<prefix> <metric> SRC(row)xTARG(col)"`` with
+        ``prefix`` (default ``OrigScale``) and ``, <epoch_labels[metric]>`` (``"ep40"``) appended.
     top_n : int
         N shown in the ``topNacc`` label.
     cmap : str
@@ -243,11 +245,9 @@ def plot_heatmap(
         ``magma2`` is magma without its darkest end (the default of training heatmaps).
     clim : mapping, optional
         Metric -> (vmin, vmax); default 0..1 (-1..1 for R² and off-diagonal correlations).
-    dpi : int
-        Resolution; the default 18 x 12 inch figure at 200 dpi is 3600 x 2400 px, like the
-        original's.
-    figsize : (float, float), optional
-        Figure size in inches; default 18 x 12 for 4 panels, grown for many flavors.
+    dpi, figsize
+        Resolution and size in inches; the default 18 x 12 inches (4 panels, grown for many
+        flavors) at 200 dpi is 3600 x 2400 px, like the original's.
 
     Returns
     -------
@@ -261,19 +261,8 @@ def plot_heatmap(
     disp_cols = cols + [AVERAGE]
     lay = _layout(len(tables), len(rows), len(disp_cols), figsize)
     fig = new_figure(lay.figsize, dpi)
-    axes = fig.subplots(lay.nrows, lay.ncols, squeeze=False)
-    base_cmap = colormap(cmap)
-    for k, (metric, table) in enumerate(tables.items()):
-        ax = axes.flat[k]
-        cm, norm, special = _panel_scale(metric, table, base_cmap, clim)
-        ptitle = _panel_title(metric, panel_titles=panel_titles, prefix=prefix, top_n=top_n,
-                              epoch_labels=epoch_labels)
-        img = _draw_panel(ax, table, rows, disp_cols, title=ptitle, cmap=cm, norm=norm,
-                          fontsize=lay.fontsize, label_fontsize=lay.label_fontsize,
-                          line_color="0.35" if special else "white")
-        cb = fig.colorbar(img, ax=ax, fraction=0.04, pad=0.02)
-        cb.ax.tick_params(labelsize=lay.label_fontsize)
-    for ax in list(axes.flat)[len(tables):]:
-        ax.set_visible(False)
+    titles = {m: _panel_title(m, panel_titles=panel_titles, prefix=prefix, top_n=top_n, epoch_labels=epoch_labels)
+              for m in tables}
+    _draw_panels(fig, tables, rows, disp_cols, lay, base_cmap=colormap(cmap), clim=clim, titles=titles)
     _figure_texts(fig, title, subtitle, footer, lay.label_fontsize)
     return save_png(fig, out_file, dpi)

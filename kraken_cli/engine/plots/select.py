@@ -85,17 +85,10 @@ def _sources_targets(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[
 
 
 def heatmap_from_record(
-    record: TrainRecord | str | os.PathLike[str],
-    out_file: str | os.PathLike[str],
-    *,
-    metrics: Sequence[str] = DEFAULT_HEATMAP_METRICS,
-    epoch: int | None = None,
-    per_path: bool = False,
-    split: str = "val",
-    origscale: bool = True,
-    csv_file: str | os.PathLike[str] | None = None,
-    cmap: str = "magma2",
-    dpi: int = 200,
+    record: TrainRecord | str | os.PathLike[str], out_file: str | os.PathLike[str], *,
+    metrics: Sequence[str] = DEFAULT_HEATMAP_METRICS, epoch: int | None = None, per_path: bool = False,
+    split: str = "val", origscale: bool = True, csv_file: str | os.PathLike[str] | None = None,
+    cmap: str = "magma2", dpi: int = 200,
 ) -> Path:
     """Heatmap of a training record (the original's or kraken's), as the original draws it.
 
@@ -144,18 +137,10 @@ def heatmap_from_record(
 
 
 def heatmap_from_metrics(
-    rows: Sequence[Mapping[str, Any]],
-    out_file: str | os.PathLike[str],
-    *,
-    metrics: Sequence[str] = DEFAULT_HEATMAP_METRICS,
-    title: str | None = None,
-    subtitle: str | None = None,
-    footer: str | None = None,
-    n_subjects: int | None = None,
-    top_n: int = 2,
-    csv_file: str | os.PathLike[str] | None = None,
-    cmap: str = "magma",
-    dpi: int = 200,
+    rows: Sequence[Mapping[str, Any]], out_file: str | os.PathLike[str], *,
+    metrics: Sequence[str] = DEFAULT_HEATMAP_METRICS, title: str | None = None, subtitle: str | None = None,
+    footer: str | None = None, n_subjects: int | None = None, top_n: int = 2,
+    csv_file: str | os.PathLike[str] | None = None, cmap: str = "magma", dpi: int = 200,
 ) -> Path:
     """Heatmap of ``kraken run --evaluate`` results.
 

@@ -126,23 +126,8 @@ def _normalize(name: str, value: Any) -> Any:
 
 
 def read_record_fields(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The normalised fields of a training record written by the original or by kraken.
-
-    Parameters
-    ----------
-    path : path-like
-        ``*_trainrecord_*.mat`` (or the original's ``run_model --newtrainrecord`` output).
-
-    Returns
-    -------
-    dict
-        Field name -> normalised value (see the module docstring).
-
-    Raises
-    ------
-    InputDataError
-        When the file cannot be read as a MATLAB v5 file or has no ``trainpath_names``.
-    """
+    """The normalised fields (see the module docstring) of a record file, for
+    :func:`~kraken_cli.engine.training.record.read_record`, which documents the errors."""
     p = Path(path)
     try:
         raw = scipy.io.loadmat(str(p), squeeze_me=False, chars_as_strings=True)
@@ -188,20 +173,8 @@ def _to_mat(name: str, value: Any) -> Any:
 
 
 def write_record_fields(fields: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write training record fields as a MATLAB v5 file with the original's field names, atomically.
-
-    Parameters
-    ----------
-    fields : mapping
-        Field name -> value; ``None`` values are left out.
-    path : path-like
-        Destination ``.mat`` file.
-
-    Returns
-    -------
-    Path
-        The written file.
-    """
+    """Write record fields (``None`` left out) as a MATLAB v5 file, atomically; see
+    :func:`~kraken_cli.engine.training.record.write_record`."""
     out = {k: _to_mat(k, v) for k, v in fields.items() if v is not None}
     final = Path(path)
     with atomic_path(final) as tmp, open(tmp, "wb") as fh:

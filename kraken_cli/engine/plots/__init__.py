@@ -17,22 +17,33 @@ Modules:
 
 from __future__ import annotations
 
-from .curves import plot_training_curves
+from .curves import (
+    CurvePanel,
+    CurveSeries,
+    draw_training_curves,
+    plot_training_curves,
+    training_curve_panels,
+)
 from .heatmap import DEFAULT_HEATMAP_METRICS, plot_heatmap
-from .select import heatmap_from_metrics, heatmap_from_record
+from .select import heatmap_from_metrics, heatmap_from_record, record_heatmap_values
 from .style import display_sort_key, short_flavor_label
 from .style import fmt_cell as _fmt_cell  # noqa: F401  (the tests' name for it)
 from .tables import HeatValues, heatmap_tables, write_heatmap_csv
 
 __all__ = [
     "DEFAULT_HEATMAP_METRICS",
+    "CurvePanel",
+    "CurveSeries",
     "HeatValues",
     "display_sort_key",
+    "draw_training_curves",
     "heatmap_from_metrics",
     "heatmap_from_record",
     "heatmap_tables",
     "plot_heatmap",
     "plot_training_curves",
+    "record_heatmap_values",
     "short_flavor_label",
+    "training_curve_panels",
     "write_heatmap_csv",
 ]

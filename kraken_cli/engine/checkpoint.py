@@ -12,9 +12,10 @@ import pickle
 import re
 import struct
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,12 @@ import torch
 from .errors import CheckpointError, OutputError
 from .flavors import canonical_name, flavor_database
 from .io._atomic import atomic_path, check_writable_dir
-from .model import Krakencoder, ModelConfig, check_state_shapes, config_from_state_dict_check
+from .model import (
+    Krakencoder,
+    ModelConfig,
+    check_state_shapes,
+    config_from_state_dict_check,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +117,11 @@ class Checkpoint:
     config: ModelConfig
     flavors: list[str]
     _model: Krakencoder | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any], file: str, flavors: list[str]) -> Checkpoint:
+        """A checkpoint built in memory (e.g. merged): the architecture is parsed from ``raw``."""
+        return cls(raw, file, ModelConfig.from_checkpoint(raw), flavors)
 
     @property
     def epoch(self) -> int:

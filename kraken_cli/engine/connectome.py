@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +41,7 @@ def n_regions_from_edges(n: int) -> int | None:
     >>> n_regions_from_edges(3655), n_regions_from_edges(3654)
     (86, None)
     """
-    r = int(round((1 + math.sqrt(1 + 8 * n)) / 2))
+    r = round((1 + math.sqrt(1 + 8 * n)) / 2)
     return r if r * (r - 1) // 2 == n and r > 1 else None
 
 
@@ -79,14 +80,39 @@ def tri_to_square(tri: FloatArray, *, diagonal: float = 0.0) -> FloatArray:
     return out
 
 
+def _max_abs(mats: npt.NDArray[np.generic]) -> float:
+    """Largest |value| (NaN ignored; 0 for an empty array): the scale of the symmetry tolerance."""
+    return float(np.nanmax(np.abs(mats))) if mats.size else 0.0
+
+
+def max_asymmetry(mats: npt.NDArray[np.generic]) -> float:
+    """Largest |A - A^T| over matrices ``(..., R, R)`` (NaN ignored)."""
+    return float(np.nanmax(np.abs(mats - np.swapaxes(mats, -1, -2))))
+
+
+def is_symmetric(mats: npt.NDArray[np.generic]) -> bool:
+    """True when ``mats`` ``(..., R, R)`` are square and max |A - A^T| <= :data:`SYMMETRY_RTOL` x max |A|.
+
+    All-zero matrices are symmetric; matrices with an infinite value are not.
+    """
+    if mats.ndim < 2 or mats.shape[-1] != mats.shape[-2]:
+        return False
+    scale = _max_abs(mats)
+    if not np.isfinite(scale):
+        return False
+    if scale == 0:
+        return True
+    return bool(max_asymmetry(mats) <= SYMMETRY_RTOL * scale)
+
+
 def check_square(mats: FloatArray, *, where: str) -> None:
     """Raise InputDataError unless ``mats`` (..., R, R) are square and symmetric."""
     if mats.ndim < 2 or mats.shape[-1] != mats.shape[-2]:
         raise InputDataError(f"{where}: expected square connectivity matrices, got shape {mats.shape}",
                              hint="give R x R matrices, or rows of upper-triangle edge vectors")
-    scale = float(np.nanmax(np.abs(mats))) if mats.size else 0.0
+    scale = _max_abs(mats)
     if scale > 0 and mats.size:
-        asym = float(np.nanmax(np.abs(mats - np.swapaxes(mats, -1, -2))))
+        asym = max_asymmetry(mats)
         if asym > SYMMETRY_RTOL * scale:
             raise InputDataError(
                 f"{where}: matrices are not symmetric (max |A - A^T| = {asym:.3g})",
@@ -218,7 +244,7 @@ class Cohort:
         """Every flavor fully in memory (small cohorts, training)."""
         return {f: self.read(f) for f in self.sources}
 
-    def subset(self, subjects: Sequence[str]) -> "Cohort":
+    def subset(self, subjects: Sequence[str]) -> Cohort:
         """A cohort restricted (and reordered) to ``subjects``."""
         pos = {s: i for i, s in enumerate(self.subjects)}
         missing = [s for s in subjects if s not in pos]

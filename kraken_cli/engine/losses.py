@@ -29,6 +29,8 @@ from typing import Literal
 import torch
 
 from .errors import SpecError
+from .similarity import pairwise_distance, unit_rows
+from .similarity import xycorr as _xycorr
 
 TermKind = Literal["output", "latent", "meta"]
 
@@ -179,12 +181,14 @@ def _default_weight(name: str, kind: TermKind) -> float:
 # -- building blocks -------------------------------------------------------------------------
 
 def _unit_rows(x: torch.Tensor) -> torch.Tensor:
-    c = x - x.mean(dim=-1, keepdim=True)
-    return c / torch.linalg.vector_norm(c, dim=-1, keepdim=True).clamp_min(_EPS)
+    return unit_rows(x, eps=_EPS)
 
 
 def xycorr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Pearson correlation between every row of ``x`` and every row of ``y``.
+
+    The shared :func:`~kraken_cli.engine.similarity.xycorr` with a zero-length row clamped
+    (zero correlation instead of NaN), differentiable.
 
     Parameters
     ----------
@@ -196,13 +200,7 @@ def xycorr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     Tensor of shape (..., n, m)
         ``C[..., i, j]`` = correlation (over features) of ``x[..., i, :]`` and ``y[..., j, :]``.
     """
-    return _unit_rows(x) @ _unit_rows(y).transpose(-1, -2)
-
-
-def pairwise_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Euclidean distances ``D[..., i, j] = ||x_i - y_j||`` (``torch.cdist``, as the original)."""
-    lead = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    return torch.cdist(x.expand(*lead, *x.shape[-2:]), y.expand(*lead, *y.shape[-2:]))
+    return _xycorr(x, y, eps=_EPS)
 
 
 def _eye_like(c: torch.Tensor) -> torch.Tensor:
@@ -446,9 +444,32 @@ def latent_loss(recipe: LossRecipe, z_target: torch.Tensor | None, z: torch.Tens
 
 
 __all__ = [
-    "LATENT_LOSSES", "META_LOSSES", "OUTPUT_LOSSES", "PAPER_RECIPE",
-    "LossRecipe", "LossTerm",
-    "corrmatch", "corrtrace", "correye", "dist", "encdist", "encdot", "enceye", "encneidist", "encneidot",
-    "latent_loss", "latentmaxradloss", "latentnormloss", "latentsimloss", "mse", "msesum", "neidist",
-    "output_loss", "pairwise_distance", "parse_recipe", "valid_loss_names", "var", "xycorr",
+    "LATENT_LOSSES",
+    "META_LOSSES",
+    "OUTPUT_LOSSES",
+    "PAPER_RECIPE",
+    "LossRecipe",
+    "LossTerm",
+    "correye",
+    "corrmatch",
+    "corrtrace",
+    "dist",
+    "encdist",
+    "encdot",
+    "enceye",
+    "encneidist",
+    "encneidot",
+    "latent_loss",
+    "latentmaxradloss",
+    "latentnormloss",
+    "latentsimloss",
+    "mse",
+    "msesum",
+    "neidist",
+    "output_loss",
+    "pairwise_distance",
+    "parse_recipe",
+    "valid_loss_names",
+    "var",
+    "xycorr",
 ]

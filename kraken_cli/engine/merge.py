@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -44,6 +45,95 @@ def _check_compatible(base: Checkpoint, other: Checkpoint) -> None:
                     "transform file with -t when running", ta, tb)
 
 
+def _merge_order(checkpoints: Sequence[Checkpoint], prefer: str | None) -> list[int]:
+    """Indices of ``checkpoints`` in the order their flavors are claimed (``prefer`` first)."""
+    order = list(range(len(checkpoints)))
+    if prefer is None:
+        return order
+    match = [i for i, c in enumerate(checkpoints) if c.file == prefer or Path(c.file).name == Path(prefer).name]
+    if not match:
+        raise CheckpointError(f"--prefer {prefer} is not one of the checkpoints being merged",
+                              hint="give --prefer one of the checkpoint files listed for merging")
+    return match + [i for i in order if i not in match]
+
+
+def _flavor_names(c: Checkpoint, canonical: bool) -> list[str]:
+    return [canonical_name(n) or n for n in c.flavors] if canonical else list(c.flavors)
+
+
+def _choose_flavors(checkpoints: Sequence[Checkpoint], order: list[int], canonical: bool,
+                    ) -> tuple[dict[str, tuple[int, int]], list[str]]:
+    """Flavor -> (checkpoint, encoder index) of its winner, and the merged flavor order.
+
+    The first checkpoint in ``order`` holding a name wins; the output order is the order of
+    appearance across the checkpoints as given.
+    """
+    chosen: dict[str, tuple[int, int]] = {}
+    for ci in order:
+        for fi, name in enumerate(_flavor_names(checkpoints[ci], canonical)):
+            if name in chosen:
+                winner = checkpoints[chosen[name][0]].file
+                log.warning("flavor %s is in both %s and %s: keeping the one from %s",
+                            name, winner, checkpoints[ci].file, winner)
+                continue
+            chosen[name] = (ci, fi)
+    flavor_order = [n for ci in range(len(checkpoints)) for n in _flavor_names(checkpoints[ci], canonical)
+                    if chosen.get(n, (None,))[0] == ci and n in chosen]
+    return chosen, list(dict.fromkeys(flavor_order))
+
+
+def _plain_keys(raw: dict[str, Any], drop_prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """A deep copy of ``raw`` without weights, optimizer state and keys with ``drop_prefixes``."""
+    return {k: copy.deepcopy(v) for k, v in raw.items()
+            if k not in ("state_dict", "optimizer") and not k.startswith(drop_prefixes)}
+
+
+def _copy_flavor(raw: dict[str, Any], state: dict[str, torch.Tensor], c: Checkpoint, fi: int, new_i: int) -> None:
+    """Encoder/decoder weights and per-input entries of flavor ``fi`` of ``c`` as flavor ``new_i``."""
+    for part in ("encoder_list", "decoder_list"):
+        prefix = f"{part}.{fi}."
+        for k, v in c.raw["state_dict"].items():
+            if k.startswith(prefix):
+                state[f"{part}.{new_i}.{k[len(prefix):]}"] = v.clone()
+    raw["input_size_list"].append(int(c.config.input_size_list[fi]))
+    orig = c.raw.get("orig_input_size_list") or [None] * len(c.flavors)
+    raw["orig_input_size_list"].append(orig[fi])
+    adv = c.raw.get("adversarial_boolean_list") or [False] * len(c.flavors)
+    raw["adversarial_boolean_list"].append(bool(adv[fi]))
+
+
+def _trained_paths(checkpoints: Sequence[Checkpoint], chosen: dict[str, tuple[int, int]],
+                   flavor_order: list[str], canonical: bool) -> tuple[list[int], list[int]]:
+    """Merged encoder/decoder indices of the paths really trained (both ends kept from one file)."""
+    index = {n: i for i, n in enumerate(flavor_order)}
+    enc: list[int] = []
+    dec: list[int] = []
+    for ci, c in enumerate(checkpoints):
+        nm = _flavor_names(c, canonical)
+        for a, b in c.trained_paths:
+            a2, b2 = nm[c.flavors.index(a)], nm[c.flavors.index(b)]
+            if chosen.get(a2, (None,))[0] == ci and chosen.get(b2, (None,))[0] == ci:
+                enc.append(index[a2])
+                dec.append(index[b2])
+    return enc, dec
+
+
+def _record_provenance(raw: dict[str, Any], checkpoints: Sequence[Checkpoint], sources: list[tuple[int, int]],
+                       trained: tuple[list[int], list[int]]) -> None:
+    """Path lists and the original's ``merged_*`` keys: where each flavor came from."""
+    n = len(sources)
+    # the original's tools expect every pair listed; kraken records the really trained ones separately
+    raw["trainpath_encoder_index_list"] = [i for i in range(n) for _ in range(n)]
+    raw["trainpath_decoder_index_list"] = [j for _ in range(n) for j in range(n)]
+    raw["kraken_trained_encoder_index_list"], raw["kraken_trained_decoder_index_list"] = trained
+    raw["kraken_flavor_sources"] = [Path(checkpoints[ci].file).name for ci, _ in sources]
+    raw["merged_training_params_list"] = [copy.deepcopy(c.training_params) for c in checkpoints]
+    raw["merged_checkpoint_info_list"] = [_plain_keys(c.raw, ("kraken_",)) for c in checkpoints]
+    raw["merged_source_net_idx"] = [ci for ci, _ in sources]
+    raw["merged_source_input_idx"] = [fi for _, fi in sources]
+    raw["merged_checkpointfile_list"] = [Path(c.file).name for c in checkpoints]
+
+
 def merge_checkpoints(checkpoints: Sequence[Checkpoint], *, prefer: str | None = None,
                       canonical: bool = False) -> Checkpoint:
     """One checkpoint holding every flavor of ``checkpoints`` (first occurrence of a name wins).
@@ -57,90 +147,25 @@ def merge_checkpoints(checkpoints: Sequence[Checkpoint], *, prefer: str | None =
     """
     if not checkpoints:
         raise CheckpointError("nothing to merge", hint="give two or more checkpoint files")
-    order = list(range(len(checkpoints)))
-    if prefer is not None:
-        match = [i for i, c in enumerate(checkpoints) if c.file == prefer or Path(c.file).name == Path(prefer).name]
-        if not match:
-            raise CheckpointError(f"--prefer {prefer} is not one of the checkpoints being merged",
-                                  hint="give --prefer one of the checkpoint files listed for merging")
-        order = match + [i for i in order if i not in match]
+    order = _merge_order(checkpoints, prefer)
     base = checkpoints[0]
     for c in checkpoints[1:]:
         _check_compatible(base, c)
-
-    def names(c: Checkpoint) -> list[str]:
-        return [canonical_name(n) or n for n in c.flavors] if canonical else list(c.flavors)
-
-    chosen: dict[str, tuple[int, int]] = {}
-    for ci in order:
-        for fi, name in enumerate(names(checkpoints[ci])):
-            if name in chosen:
-                winner = checkpoints[chosen[name][0]].file
-                log.warning("flavor %s is in both %s and %s: keeping the one from %s",
-                            name, winner, checkpoints[ci].file, winner)
-                continue
-            chosen[name] = (ci, fi)
-    # output order: order of appearance across the checkpoints as given
-    flavor_order = [n for ci in range(len(checkpoints)) for n in names(checkpoints[ci])
-                    if chosen.get(n, (None,))[0] == ci and n in chosen]
-    flavor_order = list(dict.fromkeys(flavor_order))
-
-    raw: dict[str, Any] = {k: copy.deepcopy(v) for k, v in base.raw.items()
-                           if k not in ("state_dict", "optimizer") and not k.startswith("kraken_optimizer")
-                           and not k.startswith("kraken_rng")}
+    chosen, flavor_order = _choose_flavors(checkpoints, order, canonical)
+    raw = _plain_keys(base.raw, ("kraken_optimizer", "kraken_rng"))
     state: dict[str, torch.Tensor] = {}
     for key in _PER_INPUT:
         raw[key] = []
-    trained_enc: list[int] = []
-    trained_dec: list[int] = []
-    src_net, src_in, sources = [], [], []
     for new_i, name in enumerate(flavor_order):
         ci, fi = chosen[name]
-        c = checkpoints[ci]
-        for part in ("encoder_list", "decoder_list"):
-            prefix = f"{part}.{fi}."
-            for k, v in c.raw["state_dict"].items():
-                if k.startswith(prefix):
-                    state[f"{part}.{new_i}.{k[len(prefix):]}"] = v.clone()
-        raw["input_size_list"].append(int(c.config.input_size_list[fi]))
-        orig = c.raw.get("orig_input_size_list") or [None] * len(c.flavors)
-        raw["orig_input_size_list"].append(orig[fi])
-        adv = c.raw.get("adversarial_boolean_list") or [False] * len(c.flavors)
-        raw["adversarial_boolean_list"].append(bool(adv[fi]))
-        src_net.append(ci)
-        src_in.append(fi)
-        sources.append(Path(c.file).name)
-    index = {n: i for i, n in enumerate(flavor_order)}
-    for ci, c in enumerate(checkpoints):
-        nm = names(c)
-        for a, b in c.trained_paths:
-            a2, b2 = nm[c.flavors.index(a)], nm[c.flavors.index(b)]
-            if chosen.get(a2, (None,))[0] == ci and chosen.get(b2, (None,))[0] == ci:
-                trained_enc.append(index[a2])
-                trained_dec.append(index[b2])
-    n = len(flavor_order)
+        _copy_flavor(raw, state, checkpoints[ci], fi, new_i)
     raw["state_dict"] = state
     raw["input_name_list"] = flavor_order
-    # the original's tools expect every pair listed; kraken records the really trained ones separately
-    raw["trainpath_encoder_index_list"] = [i for i in range(n) for _ in range(n)]
-    raw["trainpath_decoder_index_list"] = [j for _ in range(n) for j in range(n)]
-    raw["kraken_trained_encoder_index_list"] = trained_enc
-    raw["kraken_trained_decoder_index_list"] = trained_dec
-    raw["kraken_flavor_sources"] = sources
-    raw["merged_training_params_list"] = [copy.deepcopy(c.training_params) for c in checkpoints]
-    raw["merged_checkpoint_info_list"] = [{k: copy.deepcopy(v) for k, v in c.raw.items()
-                                           if k not in ("state_dict", "optimizer") and not k.startswith("kraken_")}
-                                          for c in checkpoints]
-    raw["merged_source_net_idx"] = src_net
-    raw["merged_source_input_idx"] = src_in
-    raw["merged_checkpointfile_list"] = [Path(c.file).name for c in checkpoints]
+    _record_provenance(raw, checkpoints, [chosen[name] for name in flavor_order],
+                       _trained_paths(checkpoints, chosen, flavor_order, canonical))
     if isinstance(raw.get("training_params"), dict):
         raw["training_params"]["total_parameter_count"] = int(sum(v.numel() for v in state.values()))
-    merged = Checkpoint.__new__(Checkpoint)
-    from .model import ModelConfig
-
-    merged.__init__(raw, "merged:" + ",".join(c.file for c in checkpoints),  # type: ignore[misc]
-                    ModelConfig.from_checkpoint(raw), flavor_order)
+    merged = Checkpoint.from_raw(raw, "merged:" + ",".join(c.file for c in checkpoints), flavor_order)
     merged.model()  # validates that the weights fit
     return merged
 

@@ -16,7 +16,7 @@ from werkzeug import Request, Response
 
 from kraken_cli.cli.app import app
 from kraken_cli.engine import registry as reg_mod
-from kraken_cli.engine._download import DIGEST_FILE
+from kraken_cli.engine.registry import DIGEST_FILE
 from kraken_cli.engine.errors import FetchError
 from kraken_cli.engine.registry import Registry, RegistryEntry, download, verify_file
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from kraken_cli.engine import _download
+from kraken_cli.engine.registry import digests as _download
 from kraken_cli.engine import registry as reg_mod
 from kraken_cli.engine.errors import FetchError, FlavorError
 from kraken_cli.engine.registry import (

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..connectome import Cohort, EdgeSource, align_sources
 from ..errors import InputDataError
@@ -68,7 +69,7 @@ def _sniff(path: Path) -> str:
         raise InputDataError(f"cannot read {path} ({exc.strerror})", hint="check the path and permissions") from exc
     if not head:
         raise InputDataError(f"{path}: the file is empty", hint="re-create or re-download the file")
-    if head.startswith(b"MATLAB 7.3") or head.startswith(_HDF5_SIG) or head[512:520] == _HDF5_SIG:
+    if head.startswith((b"MATLAB 7.3", _HDF5_SIG)) or head[512:520] == _HDF5_SIG:
         return "hdf5"
     if name.endswith(".mat") or head.startswith(b"MATLAB 5.0"):
         return "mat"
@@ -134,40 +135,41 @@ def _read_input(spec: str | FlavorSpec, *, field: str | None) -> list[EdgeSource
         if is_glob(raw):
             return read_glob(raw, spec_flavor=flavor, field=field)
         raise InputDataError(f"input file {raw} not found", hint="check the path given with -i FLAVOR=PATH")
-    if path.is_dir():
+    kind = "folder" if path.is_dir() else _file_kind(path)
+    if kind in ("folder", "zip"):  # a folder's selector narrows its files; its field stays the caller's
         from ._bids import read_bids
 
         return read_bids(path, spec_flavor=flavor, field=dir_field, select=key)
+    return _read_kind(kind, path, flavor, field)
+
+
+def _file_kind(path: Path) -> str:
+    """The reader a file needs (see :data:`_READERS`); empty and unreadable files are refused."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise InputDataError(f"cannot read {path} ({exc.strerror})", hint="check the path and permissions") from exc
     if size == 0:
         raise InputDataError(f"{path}: the file is empty", hint="re-create or re-download the file")
-    kind = _sniff(path)
-    if kind == "zip":
-        from ._bids import read_bids
+    return _sniff(path)
 
-        return read_bids(path, spec_flavor=flavor, field=dir_field, select=key)
-    if kind == "hdf5":
-        from ._hdf5 import read_hdf5_file
 
-        return read_hdf5_file(path, spec_flavor=flavor, field=field)
-    if kind == "mat":
-        from ._mat import read_mat_file
+#: Reader of each kind of file (folders and zips: ``read_bids``): (module, function, takes ``field``).
+_READERS: dict[str, tuple[str, str, bool]] = {
+    "hdf5": ("_hdf5", "read_hdf5_file", True),
+    "mat": ("_mat", "read_mat_file", True),
+    "npy": ("_numpy", "read_npy_file", False),
+    "npz": ("_numpy", "read_npz_file", True),
+    "text": ("_text", "read_text_file", False),
+}
 
-        return read_mat_file(path, spec_flavor=flavor, field=field)
-    if kind == "npy":
-        from ._numpy import read_npy_file
 
-        return read_npy_file(path, spec_flavor=flavor)
-    if kind == "npz":
-        from ._numpy import read_npz_file
-
-        return read_npz_file(path, spec_flavor=flavor, field=field)
-    from ._text import read_text_file
-
-    return read_text_file(path, spec_flavor=flavor)
+def _read_kind(kind: str, path: Path, flavor: Flavor | None, field: str | None) -> list[EdgeSource]:
+    module, name, takes_field = _READERS[kind]
+    reader = getattr(importlib.import_module(f".{module}", __name__), name)
+    sources: list[EdgeSource] = (reader(path, spec_flavor=flavor, field=field) if takes_field
+                                 else reader(path, spec_flavor=flavor))
+    return sources
 
 
 def load_cohort(specs: Sequence[str | FlavorSpec], *, field: str | None = None, impute_missing: str = "none",

@@ -24,7 +24,7 @@ from ..connectome import EdgeSource
 from ..errors import InputDataError
 from ..flavors import Flavor
 from ._limits import check_expansion, check_text_size
-from ._mat import sources_from_tree
+from ._tree import sources_from_tree, to_strings
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -140,7 +140,7 @@ class H5Array:
 class H5CellStack:
     """Cells (one subject each) stacked on a new axis 0, dereferenced on demand."""
 
-    def __init__(self, cell: "H5Cell", *, where: str) -> None:
+    def __init__(self, cell: H5Cell, *, where: str) -> None:
         self.cell = cell
         self.where = where
         if len(cell) == 0:
@@ -187,7 +187,7 @@ class H5Cell:
 
     is_cell = True
 
-    def __init__(self, ds: h5py.Dataset, ctx: "_Context") -> None:
+    def __init__(self, ds: h5py.Dataset, ctx: _Context) -> None:
         check_declared_size(ds, where=ctx.where)
         self.refs = np.asarray(ds[()]).ravel()  # h5py C order == MATLAB column-major order
         self.ctx = ctx
@@ -289,7 +289,7 @@ class H5Tree(Mapping[str, Any]):
         self.ctx = ctx
         self.path = path
         self._names: dict[str, str] = {}
-        for written in group.keys():
+        for written in group:
             if written in ("#refs#", "#subsystem#"):
                 continue
             full = f"{path}/{written}" if path else written
@@ -323,8 +323,6 @@ def _read_name_map(root: H5Tree) -> dict[str, str]:
     nm = root["name_map"]
     if not isinstance(nm, Mapping) or "written" not in nm or "original" not in nm:
         return {}
-    from ._mat import to_strings
-
     written = [str(s) for s in to_strings(nm["written"])]
     original = [str(s) for s in to_strings(nm["original"])]
     return {w: o.rsplit("/", 1)[-1] for w, o in zip(written, original)}

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..connectome import SYMMETRY_RTOL, n_edges, n_regions_from_edges
+from ..connectome import is_symmetric, n_edges, n_regions_from_edges
 from ..errors import InputDataError
 from ..flavors import Flavor
 
@@ -93,15 +93,7 @@ class Layout:
 
 def _is_symmetric(mat: npt.NDArray[np.generic]) -> bool:
     m = np.asarray(mat, dtype=np.float64)
-    if m.ndim != 2 or m.shape[0] != m.shape[1]:
-        return False
-    scale = float(np.nanmax(np.abs(m))) if m.size else 0.0
-    if not np.isfinite(scale):
-        return False
-    if scale == 0:
-        return True
-    diff = np.abs(m - m.T)
-    return bool(np.nanmax(diff) <= SYMMETRY_RTOL * scale)
+    return m.ndim == 2 and is_symmetric(m)
 
 
 def _triangular(n: int) -> bool:
@@ -197,6 +189,20 @@ def plan_layout(
     """
     shape = array.shape
     check_real_dtype(getattr(array, "dtype", None), where=where)
+    _check_shape(shape, where)
+    if len(shape) == 1:
+        return Layout("rows", None, 1, shape[0])
+    if flavor.is_latent:
+        return _plan_latent(shape, where=where, n_ids=n_ids)
+    if trimask is not None:
+        return _plan_trimask(shape, trimask, where=where)
+    if len(shape) == 2:
+        return _plan_2d(array, where=where, n_ids=n_ids, cells=cells, n_regions=flavor.n_regions)
+    return _plan_3d(array, where=where, cells=cells)
+
+
+def _check_shape(shape: tuple[int, ...], where: str) -> None:
+    """Refuse scalars, empty arrays, absurd sizes and more than three dimensions."""
     if len(shape) == 0:
         raise InputDataError(f"{where}: holds a single number, not connectomes",
                              hint="give [subjects x edges] rows or R x R matrices")
@@ -209,46 +215,57 @@ def plan_layout(
     if len(shape) > 3:
         raise InputDataError(f"{where}: {len(shape)}-D arrays are not connectomes (shape {shape})",
                              hint="give [subjects x R x R], MATLAB [R x R x subjects] or [subjects x edges]")
-    if len(shape) == 1:
-        return Layout("rows", None, 1, shape[0])
-    if flavor.is_latent:
-        if len(shape) != 2:
-            raise InputDataError(f"{where}: latent input must be [subjects x latent], got shape {shape}",
-                                 hint="encoded/fusion inputs are 2-D arrays of latent vectors")
-        a, b = shape
-        if n_ids is not None and b == n_ids and a != n_ids:
-            return Layout("rows", 1, b, a)
+
+
+def _plan_latent(shape: tuple[int, ...], *, where: str, n_ids: int | None) -> Layout:
+    """Latent rows ``[subjects x latent]`` (transposed only when the ids say so)."""
+    if len(shape) != 2:
+        raise InputDataError(f"{where}: latent input must be [subjects x latent], got shape {shape}",
+                             hint="encoded/fusion inputs are 2-D arrays of latent vectors")
+    a, b = shape
+    if n_ids is not None and b == n_ids and a != n_ids:
+        return Layout("rows", 1, b, a)
+    return Layout("rows", 0, a, b)
+
+
+def _plan_trimask(shape: tuple[int, ...], trimask: tuple[npt.NDArray[np.integer], npt.NDArray[np.integer]], *,
+                  where: str) -> Layout:
+    """Edge rows whose columns a ``trimask`` names: the axis with one entry per edge is the edge axis."""
+    order = trimask_order(trimask, where=where)
+    e = int(np.asarray(trimask[0]).size)
+    if len(shape) == 2 and shape[1] == e:
+        return Layout("rows", 0, shape[0], e, order)
+    if len(shape) == 2 and shape[0] == e:
+        return Layout("rows", 1, shape[1], e, order)
+    raise InputDataError(f"{where}: trimask lists {e} edges but the data has shape {shape}",
+                         hint="with a trimask the data must be [subjects x edges]")
+
+
+def _plan_2d(array: ArrayLike, *, where: str, n_ids: int | None, cells: bool, n_regions: int | None) -> Layout:
+    """A 2-D array: one square matrix, cells of edge rows, or edge rows on either axis."""
+    a, b = array.shape
+    if a == b and not cells:
+        return _plan_square_2d(array, where=where, n_ids=n_ids)
+    if cells:
         return Layout("rows", 0, a, b)
-    if trimask is not None:
-        order = trimask_order(trimask, where=where)
-        e = int(np.asarray(trimask[0]).size)
-        if len(shape) == 2 and shape[1] == e:
-            return Layout("rows", 0, shape[0], e, order)
-        if len(shape) == 2 and shape[0] == e:
-            return Layout("rows", 1, shape[1], e, order)
-        raise InputDataError(f"{where}: trimask lists {e} edges but the data has shape {shape}",
-                             hint="with a trimask the data must be [subjects x edges]")
-    expected_r = flavor.n_regions
-    if len(shape) == 2:
-        a, b = shape
-        if a == b and not cells:
-            return _plan_square_2d(array, where=where, n_ids=n_ids)
-        if cells:
-            return Layout("rows", 0, a, b)
-        expected_e = None if expected_r is None else n_edges(expected_r)
-        if n_ids is not None and b == n_ids and a != n_ids:
-            axis = 1
-        elif n_ids is not None and a == n_ids:
-            axis = 0
-        elif expected_e is not None:
-            axis = 1 if (a == expected_e and b != expected_e) else 0
-        else:
-            axis = 1 if (not _triangular(b) and _triangular(a)) else 0
-        if axis == 1:
-            log.info("%s: reading shape %s as [edges x subjects]", where, shape)
-            return Layout("rows", 1, b, a)
-        return Layout("rows", 0, a, b)
-    a, b, c = shape
+    expected_e = None if n_regions is None else n_edges(n_regions)
+    if n_ids is not None and b == n_ids and a != n_ids:
+        axis = 1
+    elif n_ids is not None and a == n_ids:
+        axis = 0
+    elif expected_e is not None:
+        axis = 1 if (a == expected_e and b != expected_e) else 0
+    else:
+        axis = 1 if (not _triangular(b) and _triangular(a)) else 0
+    if axis == 1:
+        log.info("%s: reading shape %s as [edges x subjects]", where, array.shape)
+        return Layout("rows", 1, b, a)
+    return Layout("rows", 0, a, b)
+
+
+def _plan_3d(array: ArrayLike, *, where: str, cells: bool) -> Layout:
+    """A stack of square matrices: ``[subjects x R x R]``, MATLAB's ``[R x R x subjects]`` or cells."""
+    a, b, c = array.shape
     if cells:
         if b != c:
             raise InputDataError(f"{where}: cells hold {b} x {c} matrices, which are not square",
@@ -261,15 +278,11 @@ def plan_layout(
         candidates.append(2)
     if not candidates:
         raise InputDataError(
-            f"{where}: 3-D array of shape {shape} is neither [subjects x R x R] nor MATLAB's [R x R x subjects]",
-            hint="store one R x R matrix per subject")
-    if len(candidates) == 2:
-        axis = _disambiguate_cube(array, where=where)
-    else:
-        axis = candidates[0]
-    r = b
+            f"{where}: 3-D array of shape {array.shape} is neither [subjects x R x R] nor MATLAB's "
+            "[R x R x subjects]", hint="store one R x R matrix per subject")
+    axis = _disambiguate_cube(array, where=where) if len(candidates) == 2 else candidates[0]
     n_sub = a if axis == 0 else c
-    return Layout("square", axis, n_sub, n_edges(r))
+    return Layout("square", axis, n_sub, n_edges(b))
 
 
 def _plan_square_2d(array: ArrayLike, *, where: str, n_ids: int | None) -> Layout:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -12,43 +12,43 @@ from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, ThreadsOpt,
                        TransformOpt, VerboseOpt)
-
-_PAPER = "correye+enceye.w10+neidist+encdist.w10+mse.w1000+latentsimloss.w10000"
-
+from ._train_options import (DEFAULT, BatchSizeOpt, CheckpointEveryOpt, DisplayEveryOpt, DropoutOpt,
+                             DropoutScheduleOpt, HiddenOpt, LatentSizeOpt, LatentUnitOpt, LeakyReluOpt, LossOpt, LrOpt,
+                             OnlySelfOpt, PathsOpt, PathStepsOpt, PrefixOpt, ResumeOpt, StartFromOpt, StrictOpt,
+                             TargetEncodingOpt, TargetNameOpt, TrainvalFracOpt, TransformationOpt, ValFracOpt,
+                             WeightDecayOpt)
 
 def train_command(
     ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006
-    paths: Annotated[list[str], typer.Option("--paths", metavar="SCFC|SC|FC|SC2FC|FC2SC|self|A->B",
-                                             help="Paths to train (repeatable; united into one model).")] = [],  # noqa: B006
-    transformation: Annotated[str, typer.Option("--transformation", metavar="pcaN|tsvdN|cfeat|zfeat|...",
-                                                help="Input transform fitted on the training subjects.")] = "pca256",
+    paths: PathsOpt = [],  # noqa: B006
+    transformation: TransformationOpt = DEFAULT["transformation"],
     transform: TransformOpt = [],  # noqa: B006
-    latent_size: Annotated[int, typer.Option("--latent-size", min=1, help="Latent dimension.")] = 128,
-    latent_unit: Annotated[bool, typer.Option("--latent-unit/--no-latent-unit", help="L2-normalise latents (the paper model does).")] = True,
-    hidden: Annotated[list[int], typer.Option("--hidden", metavar="N", help="Hidden layer size between input and latent (repeatable).")] = [],  # noqa: B006
-    leaky_relu: Annotated[float, typer.Option("--leaky-relu", metavar="SLOPE", help="LeakyReLU slope for hidden layers (0 = ReLU).")] = 0.0,
-    dropout: Annotated[float, typer.Option("--dropout", min=0.0, max=1.0, help="Dropout rate.")] = 0.5,
-    dropout_schedule: Annotated[Optional[tuple[float, float]], typer.Option("--dropout-schedule", metavar="A B", help="Dropout from A to B linearly over the epochs.")] = None,
-    loss: Annotated[str, typer.Option("--loss", metavar="RECIPE", help="Loss recipe: terms joined by '+', weights as .wN (exactly what it says).")] = _PAPER,
-    epochs: EpochsOpt = 2000,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Subjects per training batch.")] = 41,
-    lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate of the original schedule (the fast trainer scales it).")] = 1e-4,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="AdamW weight decay.")] = 0.01,
-    seed: SeedOpt = 0,
+    latent_size: LatentSizeOpt = DEFAULT["latent_size"],
+    latent_unit: LatentUnitOpt = DEFAULT["latent_unit"],
+    hidden: HiddenOpt = [],  # noqa: B006
+    leaky_relu: LeakyReluOpt = DEFAULT["leaky_relu"],
+    dropout: DropoutOpt = DEFAULT["dropout"],
+    dropout_schedule: DropoutScheduleOpt = None,
+    loss: LossOpt = DEFAULT["loss"],
+    epochs: EpochsOpt = DEFAULT["epochs"],
+    batch_size: BatchSizeOpt = DEFAULT["batch_size"],
+    lr: LrOpt = DEFAULT["lr"],
+    weight_decay: WeightDecayOpt = DEFAULT["weight_decay"],
+    seed: SeedOpt = DEFAULT["seed"],
     split_file: SplitFileOpt = None,
-    trainval_frac: Annotated[float, typer.Option("--trainval-frac", help="Fraction of subjects for train+validation (rest: test).")] = 0.8,
-    val_frac: Annotated[float, typer.Option("--val-frac", help="Fraction of train+validation used for validation.")] = 0.1,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=0, help="Checkpoint every N completed epochs (0: only at the end).")] = 1000,
-    display_every: Annotated[int, typer.Option("--display-every", min=0, help="Validation metrics every N epochs (0: only at the end).")] = 100,
-    output: Annotated[Optional[str], typer.Option("-o", "--output", metavar="PREFIX", help="Folder and file-name prefix of everything written (default: kraken; with --resume, the resumed run's).")] = None,
-    target_encoding: Annotated[Optional[Path], typer.Option("--target-encoding", help="Latents to train toward (.mat with subjects), e.g. fusion latents.")] = None,
-    target_name: Annotated[Optional[str], typer.Option("--target-name", help="Which latent in --target-encoding: fusion, a flavor, or self.")] = None,
-    only_self: Annotated[bool, typer.Option("--only-self", help="Train only A->A paths (adding a flavor to a latent space).")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Fixed-target mode: encoder to the target latent, decoder from it.")] = False,
-    path_steps: Annotated[bool, typer.Option("--path-steps", help="The original's schedule: one AdamW step per path per batch (slow).")] = False,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue a run from its checkpoint, bit-exactly.")] = None,
-    start_from: Annotated[Optional[Path], typer.Option("--start-from", help="Fine-tune from a checkpoint's architecture and weights.")] = None,
+    trainval_frac: TrainvalFracOpt = DEFAULT["trainval_frac"],
+    val_frac: ValFracOpt = DEFAULT["val_frac"],
+    checkpoint_every: CheckpointEveryOpt = DEFAULT["checkpoint_every"],
+    display_every: DisplayEveryOpt = DEFAULT["display_every"],
+    output: PrefixOpt = None,
+    target_encoding: TargetEncodingOpt = None,
+    target_name: TargetNameOpt = None,
+    only_self: OnlySelfOpt = False,
+    strict: StrictOpt = False,
+    path_steps: PathStepsOpt = False,
+    resume: ResumeOpt = None,
+    start_from: StartFromOpt = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
     verbose: VerboseOpt = False,
@@ -67,38 +67,53 @@ def train_command(
     follower = dist is not None and dist.rank != 0  # rank 0 alone logs, displays and writes
     setup_logging(verbose, quiet or follower)
     with reporting_errors(as_json=as_json):
-        from kraken_cli.engine.training import TrainConfig
         from kraken_cli.engine.training.session import train_from_inputs
 
-        if resume and start_from:
-            raise typer.BadParameter("--resume and --start-from cannot be used together")
-        if strict and not target_encoding:
-            raise typer.BadParameter("--strict needs --target-encoding")
-        config = TrainConfig(
-            paths=tuple(paths) or ("SCFC",), transformation=transformation, transform_files=tuple(transform),
-            latent_size=latent_size, latent_unit=latent_unit, hidden=tuple(hidden), leaky_relu=leaky_relu,
-            dropout=dropout, dropout_schedule=tuple(dropout_schedule) if dropout_schedule else None, loss=loss,
-            epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-            split_file=str(split_file) if split_file else None, trainval_frac=trainval_frac, val_frac=val_frac,
-            checkpoint_every=checkpoint_every, display_every=display_every,
-            output=output if output is not None else (_run_prefix(resume) if resume else "kraken"),
-            target_encoding=str(target_encoding) if target_encoding else None, target_name=target_name,
-            only_self=only_self, strict=strict, path_steps=path_steps,
-            resume=str(resume) if resume else None, start_from=str(start_from) if start_from else None)
         from ._train_display import TrainDisplay
 
-        overrides = None
-        if resume:  # a resumed run keeps its stored options unless given here
-            names = {"transform": "transform_files"}
-            overrides = {names.get(p, p) for p in given_params(ctx)} & set(TrainConfig.__dataclass_fields__)
-            overrides |= {"output"} if config.output is not None else set()
-        display = TrainDisplay(quiet=quiet or as_json or follower)
-        with display:
+        config = _train_config(ctx.params)
+        with TrainDisplay(quiet=quiet or as_json or follower) as display:
             result = train_from_inputs(inputs, config, progress=display.progress, on_display=display.show,
                                        device=device.value, command=command_line(ctx), distributed=dist,
-                                       resume_overrides=overrides, threads=threads)
-    if result is None:  # a torchrun process other than rank 0
-        return
+                                       resume_overrides=_resume_overrides(ctx, config), threads=threads)
+    if result is not None:  # None: a torchrun process other than rank 0
+        _show(result, quiet=quiet, as_json=as_json)
+
+
+def _train_config(p: dict[str, Any]) -> Any:
+    """The engine's TrainConfig from the parsed options (usage errors raised here, before any input is read)."""
+    from kraken_cli.engine.training import TrainConfig
+
+    if p["resume"] and p["start_from"]:
+        raise typer.BadParameter("--resume and --start-from cannot be used together")
+    if p["strict"] and not p["target_encoding"]:
+        raise typer.BadParameter("--strict needs --target-encoding")
+
+    def text(key: str) -> str | None:
+        return str(p[key]) if p[key] else None
+
+    same = ("transformation", "latent_size", "latent_unit", "leaky_relu", "dropout", "loss", "epochs", "batch_size",
+            "lr", "weight_decay", "seed", "trainval_frac", "val_frac", "checkpoint_every", "display_every",
+            "target_name", "only_self", "strict", "path_steps")
+    return TrainConfig(
+        **{k: p[k] for k in same}, paths=tuple(p["paths"]) or DEFAULT["paths"], transform_files=tuple(p["transform"]),
+        hidden=tuple(p["hidden"]), dropout_schedule=tuple(p["dropout_schedule"]) if p["dropout_schedule"] else None,
+        split_file=text("split_file"), target_encoding=text("target_encoding"), resume=text("resume"),
+        start_from=text("start_from"),
+        output=p["output"] if p["output"] is not None else (_run_prefix(p["resume"]) if p["resume"] else "kraken"))
+
+
+def _resume_overrides(ctx: typer.Context, config: Any) -> set[str] | None:
+    """A resumed run keeps its stored options except those given on this command line."""
+    if not config.resume:
+        return None
+    names = {"transform": "transform_files"}
+    fields = {f for f in type(config).__dataclass_fields__ if not f.startswith("_")}
+    overrides = {names.get(p, p) for p in given_params(ctx)} & fields
+    return overrides | ({"output"} if config.output is not None else set())
+
+
+def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
     files = {k: str(v) for k, v in result.files.items()}
     summary = {"flavors": result.flavors, "paths": len(result.path_names), "epochs": result.completed_epochs,
                "seconds": round(result.train_seconds, 2), "seconds_per_epoch": round(result.seconds_per_epoch, 4),

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import SpecError
-from ..losses import PAPER_RECIPE, LossRecipe, parse_recipe
+from ..recipe import PAPER_RECIPE, LossRecipe, parse_recipe
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,7 @@ class TrainConfig:
     dropout_schedule : tuple of float, optional
         Dropout values spread linearly over the epochs (e.g. ``(0.5, 0.0)``); overrides ``dropout``.
     loss : str
-        The loss recipe (:func:`~kraken_cli.engine.losses.parse_recipe`); it means exactly what it says.
+        The loss recipe (:func:`~kraken_cli.engine.recipe.parse_recipe`); it means exactly what it says.
     epochs, batch_size : int
         Total epochs (a resumed run continues up to this count) and training batch size
         (incomplete last batches are dropped, as in the original).

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -124,71 +124,97 @@ _PROCS = {"count": "count", "sift2": "sift2", "sift2count": "sift2", "volnorm": 
 _FILE_EXT = re.compile(r"\.(mat|npy|npz|h5|hdf5|tsv|csv|txt|pt)$|\.$", re.IGNORECASE)
 
 
-def _parse_parts(name: str, *, file_name: bool) -> tuple[str | None, str]:
-    """Canonical name from the ``_``-separated parts of ``name``, or (None, the problem).
+@dataclass
+class _Parts:
+    """The parts of a flavor name, sorted by what they are."""
 
-    Every part must be an atlas, a measure, an FC filter (with ``gsr``), an SC processing step or a
-    group (``FC``/``SC``), each at most once; a part with anything else in it (``FCcorrzz``,
-    ``typo``) makes the name unknown instead of being dropped. In a file name, leading labels
-    before the first flavor part (``mydata_``, ``sub-01_``) and the extension are allowed.
+    atlas: set[str] = field(default_factory=set)
+    measure: set[str] = field(default_factory=set)
+    filt: set[str] = field(default_factory=set)
+    gsr: bool = False
+    procs: list[str] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+
+    def take(self, low: str) -> bool:
+        """Record one lower-case part; False when it is no part kraken knows."""
+        if _ATLAS_TOKEN.fullmatch(low):
+            self.atlas.add(atlas_of(low) or low)
+        elif low in _MEASURES:
+            meas, g = _MEASURES[low]
+            self.measure.add(meas)
+            self.gsr = self.gsr or g
+        elif (fm := _FILTER_TOKEN.fullmatch(low)) is not None:
+            self.filt.add(fm.group(1))
+            self.gsr = self.gsr or fm.group(2) is not None
+        elif low == "gsr":
+            self.gsr = True
+        elif low in _PROC_TOKENS:
+            self.procs.append(low)
+        elif low in ("fc", "sc"):
+            self.groups.add(low.upper())
+        else:
+            return False
+        return True
+
+
+def _split_parts(name: str, *, file_name: bool) -> tuple[_Parts | None, str]:
+    """Sort the ``_``-separated parts of ``name``; (None, the problem) at the first unknown part.
+
+    In a file name (implied by a data-file extension), leading labels before the first flavor part
+    (``mydata_``, ``sub-01_``) and the extension are allowed.
     """
     m = _FILE_EXT.search(name)
     if m is not None:
         file_name = True
         name = name[:m.start()]
-    parts = [p for p in re.split(r"[_.]" if file_name else r"_", name) if p]
-    atlas: set[str] = set()
-    measure: set[str] = set()
-    filt: set[str] = set()
-    gsr = False
-    procs: list[str] = []
-    groups: set[str] = set()
+    parts = _Parts()
     started = False
-    for part in parts:
-        low = part.lower()
-        if _ATLAS_TOKEN.fullmatch(low):
-            atlas.add(atlas_of(low) or low)
-        elif low in _MEASURES:
-            meas, g = _MEASURES[low]
-            measure.add(meas)
-            gsr = gsr or g
-        elif (fm := _FILTER_TOKEN.fullmatch(low)) is not None:
-            filt.add(fm.group(1))
-            gsr = gsr or fm.group(2) is not None
-        elif low == "gsr":
-            gsr = True
-        elif low in _PROC_TOKENS:
-            procs.append(low)
-        elif low in ("fc", "sc"):
-            groups.add(low.upper())
-        elif file_name and not started:
-            continue  # a leading label of a file name, e.g. "mydata_" or "sub-01_"
-        else:
+    for part in (p for p in re.split(r"[_.]" if file_name else r"_", name) if p):
+        if parts.take(part.lower()):
+            started = True
+        elif not (file_name and not started):  # a leading label of a file name is skipped
             return None, f"part {part!r} is not an atlas, measure, filter or processing step kraken knows"
-        started = True
-    if len(atlas) != 1:
-        return None, ("it names no known atlas" if not atlas else f"it names several atlases {sorted(atlas)}")
-    if len(measure) != 1:
-        return None, ("it names no known measure" if not measure
-                      else f"it names several measures {sorted(measure)}")
-    (meas,) = measure
-    (atl,) = atlas
-    kind = meas[:2]
-    if groups and groups != {kind}:
-        return None, f"its group {'/'.join(sorted(groups))} contradicts the measure {meas}"
-    if kind == "FC":
-        if procs:
-            return None, f"the SC processing {'_'.join(procs)!r} does not apply to the FC measure {meas}"
-        if len(filt) != 1:
-            return None, ("it names no FC filter (hpf, bpf or nofilt)" if not filt
-                          else f"it names several filters {sorted(filt)}")
-        return f"{meas}_{atl}_{next(iter(filt))}{'gsr' if gsr else ''}", ""
-    if filt or gsr:
+    return parts, ""
+
+
+def _parse_parts(name: str, *, file_name: bool) -> tuple[str | None, str]:
+    """Canonical name from the ``_``-separated parts of ``name``, or (None, the problem).
+
+    Every part must be an atlas, a measure, an FC filter (with ``gsr``), an SC processing step or a
+    group (``FC``/``SC``), each at most once; a part with anything else in it (``FCcorrzz``,
+    ``typo``) makes the name unknown instead of being dropped.
+    """
+    parts, problem = _split_parts(name, file_name=file_name)
+    if parts is None:
+        return None, problem
+    if len(parts.atlas) != 1:
+        return None, ("it names no known atlas" if not parts.atlas
+                      else f"it names several atlases {sorted(parts.atlas)}")
+    if len(parts.measure) != 1:
+        return None, ("it names no known measure" if not parts.measure
+                      else f"it names several measures {sorted(parts.measure)}")
+    (meas,), (atl,) = parts.measure, parts.atlas
+    if parts.groups and parts.groups != {meas[:2]}:
+        return None, f"its group {'/'.join(sorted(parts.groups))} contradicts the measure {meas}"
+    return _fc_name(parts, meas, atl) if meas.startswith("FC") else _sc_name(parts, meas, atl)
+
+
+def _fc_name(parts: _Parts, meas: str, atl: str) -> tuple[str | None, str]:
+    if parts.procs:
+        return None, f"the SC processing {'_'.join(parts.procs)!r} does not apply to the FC measure {meas}"
+    if len(parts.filt) != 1:
+        return None, ("it names no FC filter (hpf, bpf or nofilt)" if not parts.filt
+                      else f"it names several filters {sorted(parts.filt)}")
+    return f"{meas}_{atl}_{next(iter(parts.filt))}{'gsr' if parts.gsr else ''}", ""
+
+
+def _sc_name(parts: _Parts, meas: str, atl: str) -> tuple[str | None, str]:
+    if parts.filt or parts.gsr:
         return None, f"an FC filter or gsr does not apply to the SC measure {meas}"
-    proc = _PROCS.get("".join(procs))
+    proc = _PROCS.get("".join(parts.procs))
     if proc is None:
-        return None, ("it names no SC processing (count, sift2, volnorm, sift2volnorm)" if not procs
-                      else f"the SC processing {'_'.join(procs)!r} is not one kraken knows")
+        return None, ("it names no SC processing (count, sift2, volnorm, sift2volnorm)" if not parts.procs
+                      else f"the SC processing {'_'.join(parts.procs)!r} is not one kraken knows")
     return f"{meas}_{atl}_{proc}", ""
 
 

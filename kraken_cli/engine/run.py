@@ -224,27 +224,11 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     widths = {o: (model.checkpoint.config.latentsize if o == "encoded"
                   else model.transform_for(o).n_features_in_) for o in plan.outputs}
     checkpoint_label = ck[0] if len(ck) == 1 else "merged:" + ",".join(ck)
-    files: list[OutputFile] = []
-    if config.output:
-        files = expand_template(config.output, plan.sources, plan.outputs)
-        input_files = [cohort.sources[f].file for f in cohort.flavors]
-        check_outputs(files, fmt, cohort.n_subjects, widths, input_files, square=config.square)
-        if fmt == "bids":
-            from .io._bids_out import check_bids_plan
-
-            check_bids_plan(Path(config.output), plan.sources, plan.outputs, widths, cohort.subjects)
-    elif not config.evaluate:
-        log.warning("no -o/--output given: predictions are computed but not saved")
+    files = _output_files(config, fmt, plan, cohort, widths)
     refuse_overwriting([*(("-o", str(f.path)) for f in files), *extra_outputs.items()],
                        [*given_inputs, *ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
     prepare_adaptation(model, cohort, plan, config)
-
-    truth_of = {o: f for o in plan.outputs if o != "encoded"
-                for f in cohort.flavors if not is_latent_name(f) and match_flavor(f, [o]) is not None}
-    eval_pairs = [(s, o) for (s, o) in plan.pairs if o in truth_of] if config.evaluate else []
-    if config.evaluate and not eval_pairs:
-        raise FlavorError("--evaluate needs the true data of an output flavor among the inputs",
-                          hint="give the flavors you predict as inputs too (-i FLAVOR=PATH)")
+    truth_of, eval_pairs = _evaluation_pairs(cohort, plan, config.evaluate)
     collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]] = {p: [] for p in eval_pairs}
 
     meta = FileMeta(subjects=cohort.subjects, checkpoint=checkpoint_label, recordfile="",
@@ -266,6 +250,35 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
             result.files += write_evaluation(result.metrics, config.metrics_csv, config.heatmap,
                                              title=Path(checkpoint_label).name)
     return result
+
+
+def _output_files(config: RunConfig, fmt: str, plan: RunPlan, cohort: Cohort,
+                  widths: Mapping[str, int]) -> list[OutputFile]:
+    """The files ``-o`` names, checked before any compute (writable, room, no input overwritten)."""
+    if not config.output:
+        if not config.evaluate:
+            log.warning("no -o/--output given: predictions are computed but not saved")
+        return []
+    files = expand_template(config.output, plan.sources, plan.outputs)
+    input_files = [cohort.sources[f].file for f in cohort.flavors]
+    check_outputs(files, fmt, cohort.n_subjects, widths, input_files, square=config.square)
+    if fmt == "bids":
+        from .io._bids_out import check_bids_plan
+
+        check_bids_plan(Path(config.output), plan.sources, plan.outputs, widths, cohort.subjects)
+    return files
+
+
+def _evaluation_pairs(cohort: Cohort, plan: RunPlan,
+                      evaluate: bool) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Output flavor -> input holding its truth, and the (source, output) pairs ``--evaluate`` scores."""
+    truth_of = {o: f for o in plan.outputs if o != "encoded"
+                for f in cohort.flavors if not is_latent_name(f) and match_flavor(f, [o]) is not None}
+    pairs = [(s, o) for (s, o) in plan.pairs if o in truth_of] if evaluate else []
+    if evaluate and not pairs:
+        raise FlavorError("--evaluate needs the true data of an output flavor among the inputs",
+                          hint="give the flavors you predict as inputs too (-i FLAVOR=PATH)")
+    return truth_of, pairs
 
 
 def _write_predictions(model: KrakenModel, cohort: Cohort, plan: RunPlan, config: RunConfig, fmt: str,

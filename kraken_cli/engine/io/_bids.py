@@ -161,12 +161,34 @@ def read_bids(root: Path, *, spec_flavor: Flavor | None, field: str | None,
 
 def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None,
                select: str | None) -> list[EdgeSource]:
-    from ._pipelines_dir import entities, matches, parse_selector, read_pipeline_files
+    from ._pipelines_dir import parse_selector, matches, read_pipeline_files
 
-    root = box.root
     wanted, _ = parse_selector(select)
     names = [n for n in box.names if matches(n, wanted)]
-    files: dict[str, dict[str, str]] = {}  # flavor -> label -> member
+    files, groups, sessions = _relmat_files(box, names)
+    if not files:
+        return [read_pipeline_files(box, names, spec_flavor=spec_flavor, select=select)]
+    flavors = sorted(files, key=flavor_sort_key)
+    if spec_flavor is not None:
+        found = match_flavor(spec_flavor.name, flavors)
+        if found is None:
+            raise FlavorError(f"{box.root} has no files for flavor {spec_flavor.name}; it holds {sorted(flavors)}",
+                              hint="give one of those flavor names, or the folder alone to read them all")
+        flavors = [found]
+    labels, id_of = _subject_labels(box, files, flavors, sessions)
+    subjects = clean_subject_ids([id_of[lab] for lab in labels])
+    out: list[EdgeSource] = []
+    for flav in flavors:
+        flavor = spec_flavor if spec_flavor is not None else _resolve(flav, groups[flav])
+        out.append(_flavor_source(box, flavor, [files[flav][lab] for lab in labels], subjects, field))
+    return out
+
+
+def _relmat_files(box: _Container, names: list[str]) -> tuple[dict[str, dict[str, str]], dict[str, str], bool]:
+    """flavor -> subject label -> member, flavor -> SC/FC group, and whether labels carry sessions."""
+    from ._pipelines_dir import entities
+
+    files: dict[str, dict[str, str]] = {}
     groups: dict[str, str] = {}
     sessions = False
     for name in names:
@@ -185,20 +207,17 @@ def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None
         groups[flav] = group
         per = files.setdefault(flav, {})
         if label in per:
-            raise InputDataError(f"{root}: two files for subject {label} and flavor {flav}: "
+            raise InputDataError(f"{box.root}: two files for subject {label} and flavor {flav}: "
                                  f"{per[label]} and {name}",
                                  hint="keep one relmat file per subject and measure, or choose with entities "
-                                      f"after the path, e.g. -i {root}:desc-{m['desc'] or 'NAME'}")
+                                      f"after the path, e.g. -i {box.root}:desc-{m['desc'] or 'NAME'}")
         per[label] = name
-    if not files:
-        return [read_pipeline_files(box, names, spec_flavor=spec_flavor, select=select)]
-    flavors = sorted(files, key=flavor_sort_key)
-    if spec_flavor is not None:
-        found = match_flavor(spec_flavor.name, flavors)
-        if found is None:
-            raise FlavorError(f"{root} has no files for flavor {spec_flavor.name}; it holds {sorted(flavors)}",
-                              hint="give one of those flavor names, or the folder alone to read them all")
-        flavors = [found]
+    return files, groups, sessions
+
+
+def _subject_labels(box: _Container, files: dict[str, dict[str, str]], flavors: list[str],
+                    sessions: bool) -> tuple[list[str], dict[str, str]]:
+    """Subject labels in order (participants.tsv's when there is one) and their ids; every flavor for each."""
     part = None if sessions else _participants(box)
     if part is not None:
         labels, id_of = part
@@ -206,22 +225,17 @@ def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None
             extra = sorted(set(files[flav]) - set(labels))
             if extra:
                 log.warning("%s: %d %s files belong to no participant in participants.tsv (e.g. %s); ignored",
-                            root, len(extra), flav, extra[:3])
+                            box.root, len(extra), flav, extra[:3])
     else:
         labels = sorted({lab for flav in flavors for lab in files[flav]})
         id_of = {lab: lab for lab in labels}
     missing = [(lab, flav) for flav in flavors for lab in labels if lab not in files[flav]]
     if missing:
         ex = ", ".join(f"sub-{lab} {flav}" for lab, flav in missing[:5])
-        raise InputDataError(f"{root}: {len(missing)} participant/flavor files are missing, e.g. {ex}",
+        raise InputDataError(f"{box.root}: {len(missing)} participant/flavor files are missing, e.g. {ex}",
                              hint="every participant needs every flavor; drop incomplete participants "
                                   "from participants.tsv")
-    subjects = clean_subject_ids([id_of[lab] for lab in labels])
-    out: list[EdgeSource] = []
-    for flav in flavors:
-        flavor = spec_flavor if spec_flavor is not None else _resolve(flav, groups[flav])
-        out.append(_flavor_source(box, flavor, [files[flav][lab] for lab in labels], subjects, field))
-    return out
+    return list(labels), dict(id_of)
 
 
 def _resolve(name: str, group: str) -> Flavor:

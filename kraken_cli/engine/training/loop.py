@@ -94,60 +94,32 @@ def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainCo
           comm: ProcessLink | None = None,
           resume_overrides: Collection[str] | None = None,
           inputs: Sequence[str] | None = None) -> TrainResult:
-    """Train a Krakencoder.
+    """Train a Krakencoder; see ``kraken train --help`` for what ``config`` holds.
 
-    Parameters
-    ----------
-    cohort_arrays : mapping of str to ndarray of shape (n_subjects, n_edges)
-        Edge vectors per flavor, rows aligned across flavors; the key order is the model's
-        flavor order (a resumed or fine-tuned run uses the checkpoint's order).
-    config : TrainConfig
-    subjects : sequence of str, optional
-        Subject ids of the rows (default ``"1"``, ``"2"``, ...).
-    groups : mapping of str to str or None, optional
-        SC/FC group of each flavor for the path sets (default: guessed from the names).
-    transforms : mapping of str to Transform, optional
-        Fitted transforms (``-t`` files); flavors without one get ``config.transformation``
-        fitted on the training subjects.
-    split : SubjectSplit, optional
-        Explicit split (a split file); default the original's seed-0 random split.
-    target_latents : mapping or ndarray, optional
-        Target-encoding training: latents per flavor (or one array for all) of shape
-        (n_subjects, latent_size), rows aligned with the cohort.
-    progress : Progress
-        Advanced once per epoch.
-    on_display, on_checkpoint : callable, optional
-        Called at display epochs with a :class:`DisplayEvent` and after each checkpoint with its path.
-    device : torch.device or str
-        Where training runs.
-    threads : int, optional
-        CPU threads while training (restored afterwards). Default: 1 when the per-batch work is
-        small, where extra threads only add synchronisation cost; otherwise the usable cores other
-        processes leave free (:mod:`~kraken_cli.engine.threads`). The choice is in the run's log.
-    figures : bool
-        Draw the training curves and heatmap PNGs at the end (needs ``config.output``).
-    command : sequence of str, optional
-        The command line, recorded in checkpoints and records.
-    comm : ProcessLink, optional
-        Rank 0's link to the other processes of a ``torchrun`` job
-        (:func:`~kraken_cli.engine.training.distributed.start`); the other ranks run
-        :func:`~kraken_cli.engine.training.distributed.follow`. Rank 0 writes every file.
-    resume_overrides : collection of str, optional
-        With ``config.resume``: the options taken from ``config``; the others come from the
-        checkpoint (default :func:`~.resume.default_overrides`: the cadences, epochs and output).
-    inputs : sequence of str, optional
-        The ``-i`` specs of the arrays, recorded in checkpoints so ``--resume`` alone can reread them.
+    ``cohort_arrays`` maps flavor -> edge rows ``(n_subjects, n_edges)``, rows aligned across
+    flavors, in the model's flavor order (a resumed or fine-tuned run takes the checkpoint's).
+    Optional data: ``subjects`` (row ids, default "1", "2", ...), ``groups`` (SC/FC of each flavor,
+    default from the names), ``transforms`` (fitted, e.g. from ``-t`` files; the others get
+    ``config.transformation`` fitted on the training subjects), ``split`` (default: the original's
+    seed-0 split), ``target_latents`` (target encoding: per flavor, or one array, of shape
+    ``(n_subjects, latent_size)``), ``inputs`` (the ``-i`` specs, recorded so ``--resume`` alone
+    can reread them).
 
-    Returns
-    -------
-    TrainResult
+    Running: ``progress`` advances once per epoch; ``on_display(DisplayEvent)`` and
+    ``on_checkpoint(path)`` are called at display epochs and after each checkpoint; ``threads``
+    overrides the CPU threads :mod:`~kraken_cli.engine.threads` would choose (the choice is in the
+    run's log); ``figures`` draws the curves and heatmap PNGs (with ``config.output``); ``command``
+    is recorded in checkpoints and records. ``comm`` is rank 0's link to the other processes of a
+    ``torchrun`` job (they run :func:`~.distributed.follow`; rank 0 writes every file).
+    ``resume_overrides`` names the options a resumed run takes from ``config`` (default
+    :func:`~.resume.default_overrides`).
 
     Raises
     ------
     TrainingError, SpecError, InputDataError, FlavorError, CheckpointError
         For unusable options or data, before any training.
     TrainingInterrupted
-        After SIGINT/SIGTERM (main thread, single process): the last completed epoch is checkpointed first.
+        After SIGINT/SIGTERM (single process): the last completed epoch is checkpointed first.
     """
     dev = torch.device(device)
     try:

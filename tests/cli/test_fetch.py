@@ -35,7 +35,7 @@ def fake_registry(httpserver, monkeypatch: pytest.MonkeyPatch) -> Registry:  # t
                                      sha256=hashlib.sha256(data).hexdigest(), flavors=("FCcorr_fs86_hpf",),
                                      default=name != "subject_splits_tiny.mat"))
     reg = Registry(entries)
-    monkeypatch.setattr(reg_mod, "load_registry", lambda: reg)
+    monkeypatch.setattr(reg_mod.catalog, "load_registry", lambda: reg)
     for var in ("KRAKEN_DATA", "KRAKENCODER_DATA"):
         monkeypatch.delenv(var, raising=False)
     return reg

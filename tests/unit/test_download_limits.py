@@ -95,7 +95,7 @@ def test_fetch_verify_reports_and_exits_1_on_mismatch(tmp_path: Path, monkeypatc
     other = b"other file"
     reg = Registry([entry(), RegistryEntry(name="kraken_ioxfm_a.npy", kind="transform", urls=("http://127.0.0.1:9/a",),
                                            sha256=hashlib.sha256(other).hexdigest())])
-    monkeypatch.setattr(reg_mod, "load_registry", lambda: reg)
+    monkeypatch.setattr(reg_mod.catalog, "load_registry", lambda: reg)
     path = tmp_path / "model.pt"
     path.write_bytes(DATA)
     assert verify_file(entry(), path)  # authentic record now

@@ -437,7 +437,7 @@ def test_resolve_file_refuses_a_corrupt_cached_file(tmp_path: Path) -> None:
 
 
 def test_resolve_file_uses_the_patched_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reg_mod, "load_registry", lambda: Registry([entry("x.pt")]))
+    monkeypatch.setattr(reg_mod.catalog, "load_registry", lambda: Registry([entry("x.pt")]))
     with pytest.raises(FetchError, match="x.pt is not in the cache"):
         resolve_file("x.pt", tmp_path)
 

@@ -130,7 +130,8 @@ def _read_input(spec: str | FlavorSpec, *, field: str | None) -> list[EdgeSource
     field = key if key is not None else field
     path = Path(os.path.expanduser(raw))
     if not path.exists():
-        from ._glob import is_glob, read_glob
+        from ._glob import read_glob
+        from ._paths import is_glob
 
         if is_glob(raw):
             return read_glob(raw, spec_flavor=flavor, field=field)

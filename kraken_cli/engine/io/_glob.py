@@ -23,14 +23,6 @@ from ._mat import load_mat_bytes, matrix_from_tree
 from ._text import read_text_bytes
 
 _SUB_ENTITY = re.compile(r"(?:^|[_/\\.-])sub-([A-Za-z0-9]+)")
-GLOB_CHARS = frozenset("*?[")
-
-
-def is_glob(text: str) -> bool:
-    """True when ``text`` has glob characters (and so names several files)."""
-    return any(c in GLOB_CHARS for c in text)
-
-
 def read_matrix_bytes(data: bytes, name: str, *, where: str, field: str | None = None) -> npt.NDArray[np.generic]:
     """One subject's matrix (or edge vector) from the bytes of a file called ``name``."""
     low = name.lower()

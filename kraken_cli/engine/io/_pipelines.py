@@ -71,7 +71,7 @@ def split_key(raw: str) -> tuple[str, str | None]:
     >>> split_key("no/such/file.mat")
     ('no/such/file.mat', None)
     """
-    from ._glob import is_glob
+    from ._paths import is_glob
 
     path = os.path.expanduser(raw)
     if os.path.exists(path) or ":" not in raw:
@@ -242,7 +242,7 @@ def connectivity_keys(tree: Mapping[str, Any]) -> list[str]:
 
 def region_labels(tree: Mapping[str, Any], key: str) -> list[str] | None:
     """``<prefix>_region_labels`` (else ``_region_ids``) of a connectivity key, as text."""
-    from ._mat import to_strings
+    from ._tree import to_strings
 
     stem = key[: -len(CONNECTIVITY_SUFFIX)]
     parts = stem.split("_")
@@ -287,7 +287,7 @@ def connectivity_sources(tree: Mapping[str, Any], *, file: str, spec_flavor: Fla
     if spec_flavor is None:
         raise SpecError(f"{file}: name the flavor of {field} (kraken never guesses an atlas)",
                         hint=f"e.g. -i {suggest_flavor(field)}={file}:{field}")
-    from ._mat import is_array, to_numpy
+    from ._tree import is_array, to_numpy
 
     where = f"{file} ({spec_flavor.name}), variable {field}"
     if not is_array(tree[field]):

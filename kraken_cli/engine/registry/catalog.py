@@ -173,17 +173,13 @@ def suggest(name: str, names: Sequence[str], extra: str = "") -> str:
 
 
 def load_registry() -> Registry:
-    """The registry every function of this package uses when none is passed (tests patch this)."""
+    """The registry every function of this package uses when none is passed (tests patch it in this module)."""
     return Registry.from_package()
 
 
 def registry_or_default(registry: Registry | None) -> Registry:
-    """``registry``, or :func:`load_registry` looked up on the package at call time (tests patch it there)."""
-    if registry is not None:
-        return registry
-    from . import load_registry as current
-
-    return current()
+    """``registry``, or :func:`load_registry` (looked up at call time, so a patched one is used)."""
+    return registry if registry is not None else load_registry()
 
 
 # --------------------------------------------------------------------------- selection

@@ -6,9 +6,10 @@ two-flavor fs86 model with PCA-3 transforms and a latent of 4 builds in well und
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -174,7 +175,7 @@ class LogRecorder:
 
         self.handler = _H(level)
 
-    def __enter__(self) -> "LogRecorder":
+    def __enter__(self) -> LogRecorder:
         self._old = self.logger.level
         self.logger.addHandler(self.handler)
         self.logger.setLevel(self.level)

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
+
 def _width(stream: object) -> int | None:
     """Terminal width on a TTY; 160 columns when piped, so tables of long flavor names stay readable."""
     isatty = getattr(stream, "isatty", lambda: False)()

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from kraken_cli.engine.progress import NULL_PROGRESS
 from kraken_cli.engine.progress import Progress as ProgressProtocol
@@ -17,7 +28,7 @@ class RichProgress:
     def __init__(self, *, in_bytes: bool = False) -> None:
         self.in_bytes = in_bytes
         self._bar: Progress | None = None
-        self._task: int | None = None
+        self._task: Any = None  # rich's TaskID
 
     def start(self, label: str, total: int | None = None) -> None:
         self.done()

@@ -14,7 +14,7 @@ from ._console import err
 from ._progress import RichProgress
 
 
-def _f(v: float, fmt: str = ".3f") -> str:
+def _f(v: float | None, fmt: str = ".3f") -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 
 
@@ -26,7 +26,7 @@ class TrainDisplay:
         self.tty = err.is_terminal
         self.progress: Any = NULL_PROGRESS if (quiet or not self.tty) else RichProgress()
 
-    def __enter__(self) -> "TrainDisplay":
+    def __enter__(self) -> TrainDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:

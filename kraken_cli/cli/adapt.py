@@ -10,9 +10,23 @@ import typer
 from . import _complete
 from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (CacheDirOpt, CheckpointOpt, Device, DeviceOpt, EdgeOrder, EdgeOrderOpt, ImputeMissing,
-                       ImputeMissingOpt, InputOpt, JsonOpt, QuietOpt, SubjectsOpt, TransformOpt, VerboseOpt)
-from ._options import cache_dir_for
+from ._options import (
+    CacheDirOpt,
+    CheckpointOpt,
+    Device,
+    DeviceOpt,
+    EdgeOrder,
+    EdgeOrderOpt,
+    ImputeMissing,
+    ImputeMissingOpt,
+    InputOpt,
+    JsonOpt,
+    QuietOpt,
+    SubjectsOpt,
+    TransformOpt,
+    VerboseOpt,
+    cache_dir_for,
+)
 
 
 def adapt_command(

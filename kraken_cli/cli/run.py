@@ -8,13 +8,48 @@ import typer
 
 from ._console import print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (AdaptModeOpt, CacheDirOpt, CheckpointOpt, Device, DeviceOpt, EdgeOrder, EdgeOrderOpt,
-                       FormatOpt, HeatmapOpt, ImputeMissing, ImputeMissingOpt, InputOpt, JsonOpt, OutFormat,
-                       ParticipantLabelOpt, QuietOpt, SplitFileOpt, SplitOpt, SubjectsOpt, TransformOpt, VerboseOpt,
-                       cache_dir_for)
-from ._run_options import (AdapterOpt, AdaptSourceOpt, BidsAppOpt, ChunkSizeOpt, DemeanOpt, EvaluateOpt,
-                           FusionIncludeOpt, FusionNoatlasOpt, FusionNoselfOpt, FusionNormOpt, FusionOpt, MetricsCsvOpt,
-                           OnlyFusionOpt, OutputsOpt, OutputTemplateOpt, SquareOpt)
+from ._options import (
+    AdaptModeOpt,
+    CacheDirOpt,
+    CheckpointOpt,
+    Device,
+    DeviceOpt,
+    EdgeOrder,
+    EdgeOrderOpt,
+    FormatOpt,
+    HeatmapOpt,
+    ImputeMissing,
+    ImputeMissingOpt,
+    InputOpt,
+    JsonOpt,
+    OutFormat,
+    ParticipantLabelOpt,
+    QuietOpt,
+    SplitFileOpt,
+    SplitOpt,
+    SubjectsOpt,
+    TransformOpt,
+    VerboseOpt,
+    cache_dir_for,
+)
+from ._run_options import (
+    AdapterOpt,
+    AdaptSourceOpt,
+    BidsAppOpt,
+    ChunkSizeOpt,
+    DemeanOpt,
+    EvaluateOpt,
+    FusionIncludeOpt,
+    FusionNoatlasOpt,
+    FusionNormOpt,
+    FusionNoselfOpt,
+    FusionOpt,
+    MetricsCsvOpt,
+    OnlyFusionOpt,
+    OutputsOpt,
+    OutputTemplateOpt,
+    SquareOpt,
+)
 
 
 def run_command(
@@ -123,6 +158,6 @@ def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
 def result_to_json(result: object) -> dict[str, object]:
     from dataclasses import asdict
 
-    d = asdict(result)  # type: ignore[call-overload]
-    d["files"] = [str(f) for f in d["files"]]
+    d: dict[str, object] = asdict(result)  # type: ignore[call-overload]
+    d["files"] = [str(f) for f in result.files]  # type: ignore[attr-defined]
     return d

@@ -10,13 +10,47 @@ import typer
 from ._argv import command_line, given_params
 from ._console import err, print_json, print_path
 from ._errors import reporting_errors, setup_logging
-from ._options import (Device, DeviceOpt, EpochsOpt, InputOpt, JsonOpt, QuietOpt, SeedOpt, SplitFileOpt, ThreadsOpt,
-                       TransformOpt, VerboseOpt)
-from ._train_options import (DEFAULT, BatchSizeOpt, CheckpointEveryOpt, DisplayEveryOpt, DropoutOpt,
-                             DropoutScheduleOpt, HiddenOpt, LatentSizeOpt, LatentUnitOpt, LeakyReluOpt, LossOpt, LrOpt,
-                             OnlySelfOpt, PathsOpt, PathStepsOpt, PrefixOpt, ResumeOpt, StartFromOpt, StrictOpt,
-                             TargetEncodingOpt, TargetNameOpt, TrainvalFracOpt, TransformationOpt, ValFracOpt,
-                             WeightDecayOpt)
+from ._options import (
+    Device,
+    DeviceOpt,
+    EpochsOpt,
+    InputOpt,
+    JsonOpt,
+    QuietOpt,
+    SeedOpt,
+    SplitFileOpt,
+    ThreadsOpt,
+    TransformOpt,
+    VerboseOpt,
+)
+from ._train_options import (
+    DEFAULT,
+    BatchSizeOpt,
+    CheckpointEveryOpt,
+    DisplayEveryOpt,
+    DropoutOpt,
+    DropoutScheduleOpt,
+    HiddenOpt,
+    LatentSizeOpt,
+    LatentUnitOpt,
+    LeakyReluOpt,
+    LossOpt,
+    LrOpt,
+    OnlySelfOpt,
+    PathsOpt,
+    PathStepsOpt,
+    PrefixOpt,
+    ResumeOpt,
+    StartFromOpt,
+    StrictOpt,
+    TargetEncodingOpt,
+    TargetNameOpt,
+    TrainvalFracOpt,
+    TransformationOpt,
+    ValFracOpt,
+    WeightDecayOpt,
+)
+
 
 def train_command(
     ctx: typer.Context,
@@ -134,7 +168,7 @@ def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
                   f"{result.train_seconds:.1f} s ({result.seconds_per_epoch * 1000:.1f} ms/epoch).")
 
 
-def _torchrun_spec() -> "Any":
+def _torchrun_spec() -> Any:
     """The torchrun job this process belongs to (``WORLD_SIZE`` > 1), from the environment; else None.
 
     The only place kraken reads torchrun's variables; ``KRAKEN_DIST_TIMEOUT`` (seconds) sets how

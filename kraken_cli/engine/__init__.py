@@ -13,7 +13,26 @@ Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays ch
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and editors
+    from .checkpoint import load_checkpoint as load_checkpoint
+    from .connectome import Cohort as Cohort
+    from .datasets import make_cohort as make_cohort
+    from .errors import KrakenError as KrakenError
+    from .flavors import Flavor as Flavor
+    from .flavors import FlavorSpec as FlavorSpec
+    from .io import load_cohort as load_cohort
+    from .merge import merge_checkpoints as merge_checkpoints
+    from .metrics import evaluate_path as evaluate_path
+    from .predict import KrakenModel as KrakenModel
+    from .predict import load_model as load_model
+    from .training.config import TrainConfig as TrainConfig
+    from .training.loop import train as train
+    from .training.record import TrainRecord as TrainRecord
+    from .training.record import read_record as read_record
+    from .training.session import train_from_inputs as train_from_inputs
+    from .transform_files import load_transforms as load_transforms
 
 _EXPORTS: dict[str, str] = {
     "Cohort": "connectome",

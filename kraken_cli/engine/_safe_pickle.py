@@ -118,7 +118,7 @@ def safe_unpickle(data: bytes, *, source: str, error: type[KrakenError]) -> Any:
     except UnsafePickleError as exc:
         raise error(f"{source} contains code that would run when loaded ({exc}); it was not loaded",
                     hint="only load files from people you trust; kraken never executes code from data files") from exc
-    except Exception as exc:  # noqa: BLE001  (any decoding failure means a corrupt file)
+    except Exception as exc:
         raise error(f"{source} is not a readable pickled dict ({type(exc).__name__}: {exc})",
                     hint="the file may be truncated or corrupt") from exc
 
@@ -132,7 +132,7 @@ def load_pickled_npy(raw: bytes, *, source: str, error: type[KrakenError]) -> An
             shape, _, dtype = np.lib.format.read_array_header_1_0(f)
         else:
             shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise error(f"{source} is not a .npy file ({exc})", hint="the file may be truncated or corrupt") from exc
     if dtype != np.dtype(object):
         # refuse a header that declares more data than the file holds before numpy allocates it

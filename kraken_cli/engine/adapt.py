@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,14 +56,15 @@ class FlavorAdaptation:
 
     def apply(self, x: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
         """Adapt rows ``x`` of shape (n_subjects, n_edges)."""
-        x = np.asarray(x, dtype=np.float64)
+        x64 = np.asarray(x, dtype=np.float64)
         if self.mode == "none":
-            return x
+            return x64
+        x = x64
         if self.mode == "meanshift":
-            return x - self.input_mean + self.target_mean
+            return np.asarray(x - self.input_mean + self.target_mean, dtype=np.float64)
         if self.mode == "meanfit":
-            return self.slope * x + self.intercept
-        return self.slope * (x - self.input_mean) + self.target_mean
+            return np.asarray(self.slope * x + self.intercept, dtype=np.float64)
+        return np.asarray(self.slope * (x - self.input_mean) + self.target_mean, dtype=np.float64)
 
     def summary(self) -> dict[str, Any]:
         """Small facts for reports: mode, slope, intercept, R^2, subjects."""

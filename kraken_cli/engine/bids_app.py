@@ -127,7 +127,7 @@ def _mat_suggestion(path: Path, dataset: str) -> str:
         import scipy.io
 
         keys = [k for k, _, _ in scipy.io.whosmat(path) if k.endswith("_connectivity")]
-    except Exception:  # noqa: BLE001  (an unreadable file is reported when it is read)
+    except Exception:
         keys = []
     return f"-i SCifod2act_<atlas>_<count|sift2|volnorm>={dataset}:{keys[0] if keys else 'KEY'}"
 

@@ -81,9 +81,11 @@ def torch_load_safe(path: str | Path, *, what: str = "checkpoint") -> dict[str, 
     """``torch.load(weights_only=True)`` with the numpy allow-list; errors become CheckpointError."""
     p = Path(path)
     if not p.exists():
-        raise CheckpointError(f"{what} {p} does not exist", hint="check the path, or run `kraken fetch` for released models")
+        raise CheckpointError(f"{what} {p} does not exist",
+                              hint="check the path, or run `kraken fetch` for released models")
     if p.stat().st_size == 0:
-        raise CheckpointError(f"{what} {p} is empty (0 bytes)", hint="the download or copy did not finish; fetch it again")
+        raise CheckpointError(f"{what} {p} is empty (0 bytes)",
+                              hint="the download or copy did not finish; fetch it again")
     _check_zip_integrity(p, what)
     try:
         with torch.serialization.safe_globals(_safe_globals()):
@@ -94,7 +96,8 @@ def torch_load_safe(path: str | Path, *, what: str = "checkpoint") -> dict[str, 
         if named:
             raise CheckpointError(
                 f"{p} contains code or objects that would run when loaded ({named.group(1)}); it was not loaded",
-                hint="only load checkpoints from people you trust; kraken never executes code from model files") from exc
+                hint="only load checkpoints from people you trust; kraken never executes code from model files",
+            ) from exc
         detail = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("Unsupported")), text[:200])
         raise CheckpointError(f"{p} is not a readable checkpoint ({detail})",
                               hint="the file may be truncated or corrupt") from exc

@@ -101,6 +101,6 @@ def make_cohort(n_subjects: int = 200, *, n_regions: int = 86, atlas: str = "fs8
         x = base[None] + dev + eps
         if group == "SC":
             x = np.abs(x)
-        data[flavor] = square_to_tri(x)
+        data[flavor] = np.asarray(square_to_tri(x), dtype=np.float64)
     subjects = [f"sub{i:04d}" for i in range(n_subjects)]
     return SyntheticCohort(data, subjects, z, r)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .datasets import make_cohort
 from .progress import NULL_PROGRESS, Progress
@@ -63,6 +64,7 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
     config = TrainConfig(transformation=xform, latent_size=32, epochs=epochs, display_every=max(epochs // 4, 1),
                          checkpoint_every=0, output=str(root / "model") + "/", seed=seed, batch_size=batch)
     trained = train_from_inputs(inputs, config, progress=progress, on_display=on_display, device="cpu")
+    assert trained is not None  # one process: this one returns the result
     checkpoint = trained.checkpoints[-1]
     transform = trained.files["ioxfm"]
     split_file = trained.files["subjsplit"]

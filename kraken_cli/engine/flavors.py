@@ -340,7 +340,7 @@ class FlavorSpec(BaseModel):
         return None if v is None else v.upper()
 
     @classmethod
-    def parse(cls, text: str) -> "FlavorSpec":
+    def parse(cls, text: str) -> FlavorSpec:
         """Parse ``FLAVOR[@GROUP]=PATH`` or ``PATH``.
 
         Raises

@@ -7,8 +7,8 @@ Empty groups and exclusions that leave nothing are errors, never NaNs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,8 @@ def parse_fusion_include(items: Sequence[str]) -> dict[str, list[str]]:
             name, sels = "fusion", item
         parts = [s.strip() for s in sels.split(",") if s.strip()]
         if not parts:
-            raise SpecError(f"fusion group {item!r} selects nothing", hint="write NAME=all, NAME=SC, NAME=FC or flavors")
+            raise SpecError(f"fusion group {item!r} selects nothing",
+                            hint="write NAME=all, NAME=SC, NAME=FC or flavors")
         groups.setdefault(name, []).extend(parts)
     return groups
 

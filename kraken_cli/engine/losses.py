@@ -19,8 +19,16 @@ from __future__ import annotations
 
 import torch
 
-from .recipe import (LATENT_LOSSES, META_LOSSES, OUTPUT_LOSSES, PAPER_RECIPE, LossRecipe, LossTerm,
-                     parse_recipe, valid_loss_names)
+from .recipe import (
+    LATENT_LOSSES,
+    META_LOSSES,
+    OUTPUT_LOSSES,
+    PAPER_RECIPE,
+    LossRecipe,
+    LossTerm,
+    parse_recipe,
+    valid_loss_names,
+)
 from .similarity import pairwise_distance, unit_rows
 from .similarity import xycorr as _xycorr
 

@@ -13,8 +13,9 @@ Linear indices inside each ``nn.Sequential`` therefore depend on whether dropout
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,12 +38,12 @@ class Normalize(nn.Module):
 
 class _GradReverse(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, lambda_: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, lambda_: float) -> torch.Tensor:
         ctx.lambda_ = lambda_
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return -ctx.lambda_ * grad, None
 
 
@@ -54,7 +55,7 @@ class GradientReversalLayer(nn.Module):
         self.lambda_ = lambda_
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _GradReverse.apply(x, self.lambda_)  # type: ignore[no-any-return]
+        return _GradReverse.apply(x, self.lambda_)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class ModelConfig:
     adversarial_boolean_list: list[bool] = field(default_factory=list)
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "ModelConfig":
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> ModelConfig:
         """Defaults + the checkpoint's values (older checkpoints lack some keys)."""
         if "input_size_list" not in ckpt:
             raise CheckpointError("checkpoint has no 'input_size_list': not a Krakencoder checkpoint",
@@ -240,7 +241,7 @@ class Krakencoder(nn.Module):
 
     def encode(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Latent of flavor ``i``'s transformed input, shape (n_subjects, latent)."""
-        return self.encoder_list[i](x)  # type: ignore[no-any-return]
+        return self.encoder_list[i](x)
 
     def intergroup_transform(self, z: torch.Tensor, i: int, j: int) -> torch.Tensor:
         """Intergroup latent map from flavor i's group to flavor j's (identity when absent)."""
@@ -253,7 +254,7 @@ class Krakencoder(nn.Module):
 
     def decode(self, z: torch.Tensor, j: int) -> torch.Tensor:
         """Flavor ``j``'s transformed output from a latent (decoded exactly as given)."""
-        return self.decoder_list[j](self.decoder_gradientreversal_list[j](z))  # type: ignore[no-any-return]
+        return self.decoder_list[j](self.decoder_gradientreversal_list[j](z))
 
     def forward(self, x: torch.Tensor, encoder_index: int, decoder_index: int
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -267,8 +268,8 @@ class Krakencoder(nn.Module):
     def set_dropout(self, p: float) -> None:
         """Set every Dropout's rate (the final-layer overrides stay)."""
         c = self.config
-        for dec_i, dec in enumerate(self.decoder_list):
-            mods = list(dec)
+        for dec in self.decoder_list:
+            mods = list(dec.children())
             for k, m in enumerate(mods):
                 if isinstance(m, nn.Dropout):
                     final = k == len(mods) - 1
@@ -278,7 +279,7 @@ class Krakencoder(nn.Module):
                         continue
                     m.p = p
         for enc in self.encoder_list:
-            for m in enc:
+            for m in enc.children():
                 if isinstance(m, nn.Dropout):
                     m.p = p
 
@@ -286,7 +287,7 @@ class Krakencoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def check_state_shapes(config: "ModelConfig", state: Mapping[str, Any], *, source: str) -> None:
+def check_state_shapes(config: ModelConfig, state: Mapping[str, Any], *, source: str) -> None:
     """Raise CheckpointError unless ``state`` has exactly the tensors ``config`` declares, by name and shape.
 
     Nothing is allocated: the model is laid out on torch's ``meta`` device, so a checkpoint that

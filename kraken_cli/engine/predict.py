@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,8 @@ from .connectome import Cohort
 from .errors import DeviceError, FlavorError, TransformError
 from .flavors import is_latent_name, match_flavor
 from .fusion import FusionGroup, check_variants, fuse, resolve_groups
-from .progress import NULL_PROGRESS, Progress
 from .naming import sibling
+from .progress import NULL_PROGRESS, Progress
 from .transform_files import load_transforms
 from .transforms import Transform
 

@@ -21,13 +21,13 @@ class Progress(Protocol):
 class NullProgress:
     """Progress that reports nothing (the default)."""
 
-    def start(self, label: str, total: int | None = None) -> None:  # noqa: D102
+    def start(self, label: str, total: int | None = None) -> None:
         pass
 
-    def advance(self, n: int = 1) -> None:  # noqa: D102
+    def advance(self, n: int = 1) -> None:
         pass
 
-    def done(self) -> None:  # noqa: D102
+    def done(self) -> None:
         pass
 
 

@@ -12,8 +12,9 @@ import io
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ runner = CliRunner()
 # -- fixtures and checks ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory: pytest.TempPathFactory) -> "Kit":
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     root = tmp_path_factory.mktemp("bad_input_model")
     tiny = make_tiny_model(root / "model")
     return Kit(tiny, tiny.write_inputs(root / "good", 4, subjects=IDS))
@@ -466,7 +467,7 @@ class _FullDisk:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fh, name)
 
-    def __enter__(self) -> "_FullDisk":
+    def __enter__(self) -> _FullDisk:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -12,7 +12,8 @@ import numpy as np
 import scipy.io
 
 from ..helpers import FC, SC, random_connectomes
-from .test_bad_input import Kit, kit, out_args, refused, snapshot  # noqa: F401  (kit is a fixture)
+from .test_bad_input import Kit, out_args, refused, snapshot
+from .test_bad_input import kit as kit  # the fixture, re-exported for pytest
 
 
 def _relmat(path: Path, m: np.ndarray, names: list[str] | None = None) -> Path:

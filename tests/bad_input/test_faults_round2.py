@@ -173,8 +173,9 @@ def test_disk_filling_during_the_run_is_an_error_not_a_crash(
 
 def test_reserved_mat73_file_is_trimmed_and_readable(tmp_path: Path) -> None:
     """The reservation does not stay in the file: HDF5 trims it on close, and the data read back."""
-    from kraken_cli.engine.io._mat73_write import Mat73Writer
     import h5py
+
+    from kraken_cli.engine.io._mat73_write import Mat73Writer
 
     path = tmp_path / "r.mat"
     with Mat73Writer(path, reserve_bytes=8 << 20) as w:
@@ -259,7 +260,7 @@ def test_transform_with_nan_is_refused(tiny: TinyModel, good: dict[str, Path], t
     flavor[key].flat[3] = np.nan
     bad = tmp_path / "nan_ioxfm.npy"
     with open(bad, "wb") as fh:  # the original's layout: one pickled dict (written here by the test itself)
-        np.lib.format.write_array(fh, np.asarray(params, dtype=object), allow_pickle=True)  # noqa: S301
+        np.lib.format.write_array(fh, np.asarray(params, dtype=object), allow_pickle=True)
     before = files_in(tmp_path)
     res = runner.invoke(app, ["run", "-c", str(tiny.checkpoint), "-t", str(bad), "--device", "cpu",
                               *inputs(good), "-o", str(tmp_path / "p.mat")])

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def machine_line() -> str:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        load = ", load %.2f %.2f %.2f" % os.getloadavg()
+        load = ", load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except (ValueError, OSError, AttributeError):
         mem, load = float("nan"), ""
     return f"{platform.machine()} {cpus} CPUs, {mem:.0f} GB RAM, Python {platform.python_version()}{load}"

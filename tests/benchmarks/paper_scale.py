@@ -113,7 +113,7 @@ def main() -> int:
           f"{ORIGINAL_CPU * PAPER_EPOCHS / 3600:.1f} h | 1x |")
     print(f"| original, A100 GPU (its README) | {ORIGINAL_A100:.0f} | | | "
           f"{ORIGINAL_A100 * PAPER_EPOCHS / 3600:.1f} h | {ORIGINAL_CPU / ORIGINAL_A100:.1f}x |")
-    for procs, med, mean, low, n, _ in rows:
+    for procs, med, mean, low, _n, _ in rows:
         name = "kraken, 1 process, CPU" if procs == 1 else f"kraken, torchrun {procs} processes, CPU (gloo)"
         print(f"| {name} | {med:.2f} | {mean:.2f} | {low:.2f} | {med * PAPER_EPOCHS / 3600:.2f} h | "
               f"{ORIGINAL_CPU / med:.0f}x |")

@@ -35,8 +35,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import (SHARED, effective_cores, folder_bytes, machine_line, markdown_table, random_model,  # noqa: E402
-                   timed_kraken, timed_python)
+from _util import (
+    SHARED,
+    effective_cores,
+    folder_bytes,
+    machine_line,
+    markdown_table,
+    random_model,
+    timed_kraken,
+    timed_python,
+)
 
 FLAVORS = ["FCcorr_fs86_hpf", "FCcorr_fs86_hpfgsr", "FCpcorr_fs86_hpf", "SCifod2act_fs86_volnorm",
            "SCsdstream_fs86_volnorm"]

@@ -36,8 +36,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import (effective_cores, folder_bytes, free_bytes, machine_line, markdown_table,  # noqa: E402
-                   random_model, timed_kraken, timed_python)
+from _util import (
+    effective_cores,
+    folder_bytes,
+    free_bytes,
+    machine_line,
+    markdown_table,
+    random_model,
+    timed_kraken,
+    timed_python,
+)
 
 FLAVORS = ["FCcorr_shen268_hpf", "SCifod2act_shen268_volnorm"]
 N_REGIONS = 268

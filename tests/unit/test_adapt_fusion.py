@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from kraken_cli.engine.adapt import (check_adapter, fit_adaptation, load_adapter, normalize_mode, save_adapter,
-                                     transform_checksum)
+from kraken_cli.engine.adapt import (
+    check_adapter,
+    fit_adaptation,
+    load_adapter,
+    normalize_mode,
+    save_adapter,
+    transform_checksum,
+)
 from kraken_cli.engine.errors import AdapterError, FlavorError, SpecError, TransformError
 from kraken_cli.engine.fusion import FusionGroup, check_variants, fuse, parse_fusion_include, resolve_groups
 from kraken_cli.engine.transforms import make_transform

@@ -9,9 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kraken_cli.engine.connectome import (ArraySource, align_sources, check_finite, check_square, clean_subject_ids,
-                                          n_edges, n_regions_from_edges, square_to_tri, tri_to_square,
-                                          validate_source)
+from kraken_cli.engine.connectome import (
+    ArraySource,
+    align_sources,
+    check_finite,
+    check_square,
+    clean_subject_ids,
+    n_edges,
+    n_regions_from_edges,
+    square_to_tri,
+    tri_to_square,
+    validate_source,
+)
 from kraken_cli.engine.errors import InputDataError
 from kraken_cli.engine.flavors import resolve_flavor
 

@@ -16,9 +16,8 @@ from werkzeug import Request, Response
 
 from kraken_cli.cli.app import app
 from kraken_cli.engine import registry as reg_mod
-from kraken_cli.engine.registry import DIGEST_FILE
 from kraken_cli.engine.errors import FetchError
-from kraken_cli.engine.registry import Registry, RegistryEntry, download, verify_file
+from kraken_cli.engine.registry import DIGEST_FILE, Registry, RegistryEntry, download, verify_file
 
 DATA = b"released bytes " * 2000
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -38,3 +38,18 @@ def test_submodule_all_sorted_and_importable(module: str) -> None:
     assert names == sorted(names)
     for n in names:
         assert getattr(mod, n) is not None
+
+
+def test_type_checkers_see_the_lazy_exports_typed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``kraken_cli.engine.load_model`` resolves to the real function for mypy, not ``Any`` (issue 14)."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    pytest.importorskip("mypy")
+    probe = tmp_path / "probe.py"
+    probe.write_text("from kraken_cli.engine import load_model, train\nreveal_type(load_model)\nreveal_type(train)\n")
+    out = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--ignore-missing-imports", str(probe)],
+                         capture_output=True, text=True, timeout=300).stdout
+    assert "KrakenModel" in out and "TrainResult" in out, out

@@ -7,8 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kraken_cli.engine.errors import FlavorError, SpecError
-from kraken_cli.engine.flavors import (FlavorSpec, atlas_of, canonical_name, flavor_database, group_of,
-                                       is_latent_name, match_flavor, resolve_flavor)
+from kraken_cli.engine.flavors import (
+    FlavorSpec,
+    atlas_of,
+    canonical_name,
+    flavor_database,
+    group_of,
+    is_latent_name,
+    match_flavor,
+    resolve_flavor,
+)
 
 # UPSTREAM 9.2's verified examples, except the sift2 rule that DESIGN 4 changes.
 CANONICAL = [

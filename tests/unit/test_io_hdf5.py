@@ -12,8 +12,8 @@ from kraken_cli.engine.connectome import square_to_tri
 from kraken_cli.engine.errors import InputDataError, OutputError
 from kraken_cli.engine.io import Mat73Writer, load_cohort, read_input, safe_field_name
 from kraken_cli.engine.io._hdf5 import H5Array
-from kraken_cli.engine.io._source import PlannedSource
 from kraken_cli.engine.io._mat73_write import matlab_header
+from kraken_cli.engine.io._source import PlannedSource
 
 FC = "FCcorr_fs86_hpf"
 

@@ -13,8 +13,7 @@ import scipy.io
 from kraken_cli.engine.connectome import ArraySource, square_to_tri
 from kraken_cli.engine.errors import FlavorError, InputDataError, SpecError
 from kraken_cli.engine.flavors import FlavorSpec
-from kraken_cli.engine.io import load_cohort, read_input
-from kraken_cli.engine.io import _layout
+from kraken_cli.engine.io import _layout, load_cohort, read_input
 from kraken_cli.engine.io._source import PlannedSource
 
 FC = "FCcorr_fs86_hpf"

@@ -8,11 +8,27 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kraken_cli.engine.metrics import (METRIC_NAMES, RECORD_FIELDS, avgcorr, avgcorr_other, avgrank, avgrank_mean,
-                                       canonical_metric, diag_ranks, evaluate_path, evaluate_paths_torch,
-                                       explained_variance, metrics_to_record_fields, record_field, top1acc,
-                                       topNacc, xycorr, xycorr_torch, xydist)
-from kraken_cli.engine.metrics import _diag_ranks_torch
+from kraken_cli.engine.metrics import (
+    METRIC_NAMES,
+    RECORD_FIELDS,
+    _diag_ranks_torch,
+    avgcorr,
+    avgcorr_other,
+    avgrank,
+    avgrank_mean,
+    canonical_metric,
+    diag_ranks,
+    evaluate_path,
+    evaluate_paths_torch,
+    explained_variance,
+    metrics_to_record_fields,
+    record_field,
+    top1acc,
+    topNacc,
+    xycorr,
+    xycorr_torch,
+    xydist,
+)
 
 # Hand example. Rows are subjects, 3 features; every centred row has norm sqrt(2), so
 # corr(a, b) = (a_c . b_c) / 2.

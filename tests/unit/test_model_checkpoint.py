@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from kraken_cli.engine.checkpoint import (Checkpoint, checkpoint_dict, load_checkpoint, save_checkpoint,
-                                          torch_load_safe)
+from kraken_cli.engine.checkpoint import Checkpoint, checkpoint_dict, load_checkpoint, save_checkpoint, torch_load_safe
 from kraken_cli.engine.errors import CheckpointError
 from kraken_cli.engine.model import Krakencoder, ModelConfig, Normalize, config_from_state_dict_check
 

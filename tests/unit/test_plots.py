@@ -8,9 +8,17 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from kraken_cli.engine.plots import (_fmt_cell, display_sort_key, heatmap_from_metrics, heatmap_from_record,
-                                     heatmap_tables, plot_heatmap, plot_training_curves, short_flavor_label,
-                                     write_heatmap_csv)
+from kraken_cli.engine.plots import (
+    _fmt_cell,
+    display_sort_key,
+    heatmap_from_metrics,
+    heatmap_from_record,
+    heatmap_tables,
+    plot_heatmap,
+    plot_training_curves,
+    short_flavor_label,
+    write_heatmap_csv,
+)
 from kraken_cli.engine.training.record import TrainRecord, read_record
 
 REF = Path("conformance") / "P" / "reference_trainrecord.mat"  # under the shared_dir fixture

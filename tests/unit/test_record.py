@@ -9,8 +9,7 @@ import pytest
 import scipy.io
 
 from kraken_cli.engine.errors import InputDataError
-from kraken_cli.engine.training.record import (EPOCH_FIELDS, PATH_EPOCH_FIELDS, TrainRecord, read_record,
-                                               write_record)
+from kraken_cli.engine.training.record import EPOCH_FIELDS, PATH_EPOCH_FIELDS, TrainRecord, read_record, write_record
 
 REF = Path("conformance") / "P" / "reference_trainrecord.mat"  # under the shared_dir fixture
 

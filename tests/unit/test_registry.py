@@ -18,7 +18,6 @@ import httpx
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from kraken_cli.engine.registry import digests as _download
 from kraken_cli.engine import registry as reg_mod
 from kraken_cli.engine.errors import FetchError, FlavorError
 from kraken_cli.engine.registry import (
@@ -37,6 +36,7 @@ from kraken_cli.engine.registry import (
     select_files,
     verify_file,
 )
+from kraken_cli.engine.registry import digests as _download
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"

@@ -19,13 +19,23 @@ import torch
 from kraken_cli.engine.errors import DeviceError, TrainingError
 from kraken_cli.engine.losses import PAPER_RECIPE, parse_recipe
 from kraken_cli.engine.model import Krakencoder, ModelConfig
-from kraken_cli.engine.training._common import (STREAM_BATCH, STREAM_LATENTSIM, Batch, Masks, PathPlan, Shard,
-                                                batch_objective, derive_seed, derive_seeds, keep_mask,
-                                                latentsim_objective)
+from kraken_cli.engine.training._common import (
+    STREAM_BATCH,
+    STREAM_LATENTSIM,
+    Batch,
+    Masks,
+    PathPlan,
+    Shard,
+    batch_objective,
+    derive_seed,
+    derive_seeds,
+    keep_mask,
+    latentsim_objective,
+)
 from kraken_cli.engine.training.distributed import Communicator, DistributedSpec, resolve_rank_device
-from kraken_cli.engine.training.schedule import EpochSchedule
 from kraken_cli.engine.training.fast import FastTrainer, ModuleNet, PackedNet
 from kraken_cli.engine.training.paths import resolve_paths
+from kraken_cli.engine.training.schedule import EpochSchedule
 
 RECIPE = parse_recipe(PAPER_RECIPE)
 CPU = torch.device("cpu")
@@ -219,7 +229,7 @@ def _in_threads(world: int, fn: Any) -> list[Any]:
     def run(r: int) -> None:
         try:
             out[r] = fn(ThreadComm(r, group))
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
             group.barrier.abort()
 

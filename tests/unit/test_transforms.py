@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,8 +13,13 @@ import torch
 
 from kraken_cli.engine.errors import KrakenNotFittedError, SpecError, TransformError
 from kraken_cli.engine.transform_files import load_transforms, read_transform_params, save_transforms
-from kraken_cli.engine.transforms import (CFeatTransform, PCATransform, TSVDTransform, make_transform,
-                                          transform_from_params)
+from kraken_cli.engine.transforms import (
+    CFeatTransform,
+    PCATransform,
+    TSVDTransform,
+    make_transform,
+    transform_from_params,
+)
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(loc=0.3, scale=2.0, size=(12, 6))            # training rows (n_subjects, n_features)
@@ -63,7 +69,7 @@ EXPECTED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 EXACT_INVERSE = [k for k in EXPECTED if k not in ("pca4", "tsvd3")]
 
 
-def _np(t: "torch.Tensor | np.ndarray") -> np.ndarray:
+def _np(t: torch.Tensor | np.ndarray) -> np.ndarray:
     return (t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)).astype(np.float64)
 
 
@@ -292,9 +298,16 @@ def test_transform_file_naming_rule(ckpt: str, xfm: str) -> None:
 # -- scikit-learn's own estimator checks ----------------------------------------------------------------------
 
 def _sklearn_instances() -> list:
-    from kraken_cli.engine.transforms import (CFeatNormTransform, CFeatVarNormTransform, NormTransform,
-                                              Transform, VarNormTransform, ZFeatTransform, ZScoreRowNormTransform,
-                                              ZScoreTransform)
+    from kraken_cli.engine.transforms import (
+        CFeatNormTransform,
+        CFeatVarNormTransform,
+        NormTransform,
+        Transform,
+        VarNormTransform,
+        ZFeatTransform,
+        ZScoreRowNormTransform,
+        ZScoreTransform,
+    )
 
     return [Transform(), PCATransform(n_components=2), TSVDTransform(n_components=2), NormTransform(),
             VarNormTransform(), ZScoreTransform(), ZFeatTransform(), CFeatTransform(), CFeatNormTransform(),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kraken_cli.engine.errors import OutputError, SpecError
-from kraken_cli.engine.io.writers import (FileMeta, OutputFile, check_outputs, expand_template, open_writer)
+from kraken_cli.engine.io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer
 
 from ..helpers import files_in
 

@@ -20,8 +20,8 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
 
 from ..errors import OutputError
 

@@ -161,7 +161,7 @@ def read_bids(root: Path, *, spec_flavor: Flavor | None, field: str | None,
 
 def _read_bids(box: _Container, *, spec_flavor: Flavor | None, field: str | None,
                select: str | None) -> list[EdgeSource]:
-    from ._pipelines_dir import parse_selector, matches, read_pipeline_files
+    from ._pipelines_dir import matches, parse_selector, read_pipeline_files
 
     wanted, _ = parse_selector(select)
     names = [n for n in box.names if matches(n, wanted)]

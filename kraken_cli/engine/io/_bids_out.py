@@ -21,9 +21,10 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -228,7 +229,8 @@ class BidsWriter:
 def check_bids_options(output: str | None, outputs: Sequence[str]) -> None:
     """Usage errors of ``--format bids`` (before any input is read)."""
     if not output:
-        raise SpecError("--format bids needs -o OUTDIR", hint="name the derivatives folder to write, e.g. -o derivatives/kraken")
+        raise SpecError("--format bids needs -o OUTDIR",
+                        hint="name the derivatives folder to write, e.g. -o derivatives/kraken")
     if "{" in output:
         raise SpecError(f"--format bids writes one folder; -o {output} has a placeholder",
                         hint="give a folder name without {input}/{output}")

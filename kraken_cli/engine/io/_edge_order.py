@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +50,8 @@ def check_edge_order(order: str) -> str:
     """``order`` when it is one of :data:`EDGE_ORDERS`, else a usage error."""
     if order not in EDGE_ORDERS:
         raise SpecError(f"unknown --edge-order {order!r}",
-                        hint="triu: kraken's numpy.triu_indices(R, 1) order; nilearn: ConnectivityMeasure(vectorize=True)")
+                        hint="triu: kraken's numpy.triu_indices(R, 1) order; "
+                             "nilearn: ConnectivityMeasure(vectorize=True)")
     return order
 
 

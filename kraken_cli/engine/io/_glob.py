@@ -18,8 +18,8 @@ from ..connectome import EdgeSource, clean_subject_ids
 from ..errors import InputDataError, SpecError
 from ..flavors import Flavor, canonical_name, is_latent_name, resolve_flavor
 from ._layout import NumpyArray, plan_layout
-from ._source import PlannedSource, finalize
 from ._mat import load_mat_bytes, matrix_from_tree
+from ._source import PlannedSource, finalize
 from ._text import read_text_bytes
 
 _SUB_ENTITY = re.compile(r"(?:^|[_/\\.-])sub-([A-Za-z0-9]+)")
@@ -63,7 +63,7 @@ def fix_stack(stack: npt.NDArray[np.generic], *, flavor: Flavor, where: str,
         return stack
     from ._pipelines import fix_matrices
 
-    return fix_matrices(stack, flavor=flavor, where=where, subjects=subjects)
+    return fix_matrices(np.asarray(stack, dtype=np.float64), flavor=flavor, where=where, subjects=subjects)
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:

@@ -6,8 +6,8 @@ most of the time of a ``kraken run`` that writes ``.mat`` files. :func:`savemat_
 serialize each variable uncompressed (the same bytes, the same layout) and compresses them
 itself, pigz-style: the data is cut into blocks compressed independently on a thread pool (zlib
 releases the GIL) with the run-length strategy (``Z_RLE``, about 4x faster than the default on
-float data, files within a few percent of the default's size), and the raw deflate blocks, joined by sync flushes, form one
-ordinary zlib stream. MATLAB, scipy and any zlib reader read the file unchanged.
+float data, files within a few percent of the default's size), and the raw deflate blocks, joined by
+sync flushes, form one ordinary zlib stream. MATLAB, scipy and any zlib reader read the file unchanged.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import io
 import os
 import zlib
 from collections import deque
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import IO, Any, Iterator, Mapping
+from typing import IO, Any
 
 import numpy as np
 

@@ -132,7 +132,7 @@ class Mat73Writer:
 
     # ------------------------------------------------------------------ context management
 
-    def __enter__(self) -> "Mat73Writer":
+    def __enter__(self) -> Mat73Writer:
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
         try:
@@ -156,7 +156,7 @@ class Mat73Writer:
         if et is None:
             try:
                 self._finish()
-            except BaseException as exc:  # noqa: BLE001 - cleaned up by atomic_path, then re-raised
+            except BaseException as exc:
                 self._close()
                 self._ctx.__exit__(type(exc), exc, exc.__traceback__)
                 raise

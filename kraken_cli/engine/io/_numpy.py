@@ -18,8 +18,8 @@ from ..errors import InputDataError
 from ..flavors import Flavor
 from ._layout import SCAN_CHUNK_BYTES, NumpyArray, plan_layout
 from ._limits import check_expansion
-from ._source import PlannedSource, finalize
 from ._mat import FIELD_ORDER, ID_FIELDS, file_stem, flavor_from_name, sources_from_tree
+from ._source import PlannedSource, finalize
 
 _PICKLE_HINT = "kraken never unpickles user arrays; save plain numeric arrays (np.save(..., allow_pickle=False))"
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -185,7 +185,8 @@ def _missing(mats: FloatArray, *, labels: Sequence[str] | None, subjects: Sequen
     infinite = np.isinf(mats) & off
     if infinite.any():
         first = int(np.flatnonzero(infinite.any(axis=(1, 2)))[0])
-        raise InputDataError(f"{where}: subject {who[first]}: {int(infinite[first].sum()) // 2 or 1} edges are infinite",
+        n_inf = int(infinite[first].sum()) // 2 or 1
+        raise InputDataError(f"{where}: subject {who[first]}: {n_inf} edges are infinite",
                              hint="infinite values are not missing values: check how the matrix was computed")
     bad = np.isnan(mats) & off
     if not bad.any():

@@ -42,7 +42,7 @@ def entities(name: str) -> dict[str, str]:
     >>> entities("sub-01_ses-2_seg-fs86_stat-pearsoncorrelation_relmat.tsv")["seg"]
     'fs86'
     """
-    out = {}
+    out: dict[str, str] = {}
     for tok in PurePosixPath(name).name.split(".")[0].split("_"):
         if ENTITY.match(tok):
             k, _, v = tok.partition("-")
@@ -56,7 +56,7 @@ def parse_selector(select: str | None) -> tuple[dict[str, str], str | None]:
         return {}, None
     toks = select.split("_")
     if all(ENTITY.match(t) for t in toks):
-        return dict(t.split("-", 1) for t in toks), None  # type: ignore[misc]
+        return {k: v for k, v in (t.split("-", 1) for t in toks)}, None
     return {}, select
 
 
@@ -80,7 +80,7 @@ def pipeline_files(names: list[str]) -> list[str]:
 
 
 def read_pipeline_files(box: _Container, names: list[str], *, spec_flavor: Flavor | None,
-                        select: str | None) -> list[EdgeSource]:
+                        select: str | None) -> EdgeSource:
     """One source from the XCP-D / QSIRecon files of a folder or zip (already narrowed by entities).
 
     Raises
@@ -138,7 +138,8 @@ def _table_source(box: _Container, files: list[str], *, flavor: Flavor, wanted: 
                                  hint=f"to read another atlas as {flavor.name}, name it: "
                                       f"-i {flavor.name}={box.root}:seg-{found[0]}")
     chosen = _by_subject(box, files)
-    stack, labels = [], None
+    stack: list[Any] = []
+    labels = None
     for name in chosen.values():
         where = f"{box.where(name)} ({flavor.name})"
         table = read_text_bytes(box.read(name), suffix=".tsv" if ".tsv" in name else ".csv", where=where)
@@ -179,7 +180,8 @@ def _mat_source(box: _Container, files: list[str], *, flavor: Flavor, key: str |
     if not files:
         raise InputDataError(f"{box.root}: no *_connectivity.mat files", hint="give the QSIRecon output folder")
     chosen = _by_subject(box, files)
-    stack, labels = [], None
+    stack: list[Any] = []
+    labels = None
     for name in chosen.values():
         where = box.where(name)
         tree = dict(load_mat_bytes(box.read(name), where=where))

@@ -21,8 +21,8 @@ from ..connectome import EdgeSource, clean_subject_ids
 from ..errors import InputDataError
 from ..flavors import Flavor
 from ._layout import Layout, NumpyArray
-from ._source import PlannedSource, finalize
 from ._mat import file_stem, flavor_from_name
+from ._source import PlannedSource, finalize
 
 COMMENTS = ("#", "!", "%")
 
@@ -86,7 +86,7 @@ def parse_text(text: str, *, suffix: str, where: str, single: bool = False) -> T
 
         found = labelled_square([_split(ln, delim) for ln in lines], where=where)
         if found is not None:
-            return TextTable(found[0], None, True, found[1])
+            return TextTable(np.asarray(found[0], dtype=np.float64), None, True, found[1])
     header = len(first) > 1 and not all(_is_number(f) for f in first[1:])
     data_lines = lines[1:] if header else lines
     if not data_lines:

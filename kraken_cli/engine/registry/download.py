@@ -273,7 +273,7 @@ def _download_lock(folder: Path, name: str) -> Iterator[None]:
     lock = folder / f".{name}.lock"
     while True:
         try:
-            fh = open(lock, "a+b")  # noqa: SIM115  (closed below)
+            fh = open(lock, "a+b")
         except OSError:
             yield
             return

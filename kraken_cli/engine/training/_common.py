@@ -14,8 +14,9 @@ rows, so it uses exactly the masks a single process uses for those paths.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from torch import nn
 
 from ..losses import LossRecipe, latent_loss, mse, output_loss
 from .paths import TrainPath
+
 
 class ProcessLink(Protocol):
     """What training needs of the link between the processes of a ``torchrun`` job.
@@ -156,7 +158,7 @@ class PathPlan:
     encoders_t: torch.Tensor   # [len(encoders)] long
 
     @classmethod
-    def build(cls, paths: Sequence[TrainPath], n_flavors: int, device: torch.device) -> "PathPlan":
+    def build(cls, paths: Sequence[TrainPath], n_flavors: int, device: torch.device) -> PathPlan:
         enc = torch.tensor([p.source for p in paths], dtype=torch.long, device=device)
         dec = torch.tensor([p.target for p in paths], dtype=torch.long, device=device)
         count = torch.zeros(n_flavors, dtype=torch.float32, device=device)
@@ -233,7 +235,7 @@ class Shard:
 
     @classmethod
     def build(cls, plan: PathPlan, rank: int = 0, world_size: int = 1,
-              widths: Sequence[int] | None = None) -> "Shard":
+              widths: Sequence[int] | None = None) -> Shard:
         """Part ``rank`` of ``world_size`` of ``plan``; ``widths`` are the flavors' feature counts."""
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside a world of {world_size}")
@@ -278,11 +280,11 @@ class Net(Protocol):
 
     shard: Shard
 
-    def encode(self, xs: "Batch", masks: Masks | None, flavors: Sequence[int] | None = None) -> torch.Tensor:
+    def encode(self, xs: Batch, masks: Masks | None, flavors: Sequence[int] | None = None) -> torch.Tensor:
         """Latents of ``flavors`` (default all), shape (n_flavors, n_subjects, n_latent);
         ``masks=None`` is eval mode (no dropout)."""
 
-    def decode(self, z: torch.Tensor, batch: "Batch", masks: Masks | None
+    def decode(self, z: torch.Tensor, batch: Batch, masks: Masks | None
                ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Predictions of the shard's paths from the latents ``z`` of every flavor.
 
@@ -299,10 +301,10 @@ class Batch:
         self.stacked = stacked
 
     @classmethod
-    def of(cls, xs: Sequence[torch.Tensor], stack: bool) -> "Batch":
+    def of(cls, xs: Sequence[torch.Tensor], stack: bool) -> Batch:
         return cls(xs, torch.stack(list(xs)) if stack else None)
 
-    def rows(self, idx: torch.Tensor) -> "Batch":
+    def rows(self, idx: torch.Tensor) -> Batch:
         if self.stacked is not None:
             st = self.stacked.index_select(1, idx)
             return Batch(list(st.unbind(0)), st)
@@ -321,7 +323,7 @@ class Targets:
     strict: bool
     mse_weight: float
 
-    def rows(self, idx: torch.Tensor) -> "Targets":
+    def rows(self, idx: torch.Tensor) -> Targets:
         return Targets(self.z.index_select(1, idx), self.strict, self.mse_weight)
 
 

@@ -7,8 +7,9 @@ space, as the original's training does. OptimScale metrics compare in the transf
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -10,7 +10,8 @@ touches neither the Adam moments nor the weight decay of parameters outside the 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,11 +22,18 @@ from ..flavors import group_of
 from ..io._atomic import check_writable_dir
 from ..io.subjects import SubjectSplit, write_split_file
 from ..model import Krakencoder, ModelConfig, config_from_state_dict_check
+from ..naming import RunNames
 from ._common import Batch, PathPlan, Targets
 from ._evaluate import EvalData
-from ..naming import RunNames
-from ._outputs import (data_string, kraken_version, make_suffix, network_info, output_prefix,
-                       train_string, training_params)
+from ._outputs import (
+    data_string,
+    kraken_version,
+    make_suffix,
+    network_info,
+    output_prefix,
+    train_string,
+    training_params,
+)
 from .config import TrainConfig
 from .paths import TrainPath, resolve_paths
 from .record import TrainRecord
@@ -204,7 +212,7 @@ def _resumed(arrays: Mapping[str, npt.NDArray[np.float64]], subj: list[str], con
     te = np.setdiff1d(np.arange(len(subj)), np.concatenate([tr, va])).astype(np.intp)
     paths = [TrainPath(int(i), int(j)) for i, j in zip(raw["trainpath_encoder_index_list"],
                                                       raw["trainpath_decoder_index_list"])]
-    return _Start(cfg, _order(arrays, ck.flavors, cfg.resume), tr, va, te,
+    return _Start(cfg, _order(arrays, ck.flavors, config.resume), tr, va, te,
                   prefix=output_prefix(cfg.output) or (tp.get("output_file_prefix") or None), checkpoint=ck,
                   model=_model_from(ck, None), paths=paths, suffix=str(tp.get("output_file_suffix") or ""),
                   start_epoch=start, resume_state=dict(raw["kraken_optimizer_state"]),
@@ -256,7 +264,8 @@ def _model(st: _Start, sizes: list[int], device: torch.device) -> Krakencoder:
         model = _new_model(cfg, sizes, cfg.seed)
     if list(model.config.input_size_list) != sizes:
         raise TrainingError(f"the transforms give input sizes {sizes}, the model expects "
-                            f"{list(model.config.input_size_list)}", hint="give the checkpoint's transform file with -t")
+                            f"{list(model.config.input_size_list)}",
+                            hint="give the checkpoint's transform file with -t")
     return model.to(device)
 
 
@@ -375,8 +384,7 @@ def _targets(target_latents: Any, cfg: TrainConfig, flavors: list[str], n: int, 
                                  hint="--latent-size must match the target latents")
         if not np.all(np.isfinite(z)):
             raise InputDataError(f"target latents for {f} contain NaN or Inf")
-    z = torch.as_tensor(np.stack(zs), device=device)
-    return Targets(z, strict=cfg.strict, mse_weight=cfg.target_mse_weight)
+    return Targets(torch.as_tensor(np.stack(zs), device=device), strict=cfg.strict, mse_weight=cfg.target_mse_weight)
 
 
 def _record(path_names: list[str], cfg: TrainConfig, params: dict[str, Any], netinfo: dict[str, Any],

@@ -134,7 +134,7 @@ class TrainConfig:
         xp = np.linspace(0, self.epochs - 1, len(sched))
         return float(np.interp(epoch, xp, sched))
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some options changed (validated again)."""
         return replace(self, _recipe=None, **changes)
 
@@ -148,10 +148,10 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
         names = {f for f in cls.__dataclass_fields__ if not f.startswith("_")}
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        kw: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
         return cls(**kw)
 
     def _validate(self) -> None:
@@ -179,9 +179,10 @@ class TrainConfig:
                       "to evaluate a checkpoint without training, use kraken run --evaluate")
         if self.batch_size < 2:
             raise bad(f"--batch-size must be >= 2 (the losses compare subjects), got {self.batch_size}")
-        for name, v in (("--lr", self.lr), ("--fast-lr", self.fast_lr)):
-            if v is not None and (not math.isfinite(v) or v <= 0):
-                raise bad(f"{name} must be > 0, got {v}")
+        rates: tuple[tuple[str, float | None], ...] = (("--lr", self.lr), ("--fast-lr", self.fast_lr))
+        for name, rate in rates:
+            if rate is not None and (not math.isfinite(rate) or rate <= 0):
+                raise bad(f"{name} must be > 0, got {rate}")
         if self.weight_decay < 0 or not math.isfinite(self.weight_decay):
             raise bad(f"--weight-decay must be >= 0, got {self.weight_decay}")
         if not 0 < self.trainval_frac <= 1:

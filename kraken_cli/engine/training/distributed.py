@@ -86,9 +86,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -268,7 +269,7 @@ class Communicator:
         self.setup_sent = True  # once, even if sending fails
         try:
             self.send({"status": "error", "message": f"{type(exc).__name__}: {exc}"}, [])
-        except Exception:  # noqa: BLE001 - the others will time out or be stopped by torchrun
+        except Exception:
             log.debug("could not tell the other processes that rank 0 failed", exc_info=True)
 
     def close(self) -> None:

@@ -22,7 +22,8 @@ before every step, so all processes take the same step a single process takes; s
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,9 +32,23 @@ from torch import nn
 from ..errors import TrainingError
 from ..losses import LossRecipe
 from ..model import Krakencoder, Normalize
+from ._common import (
+    STREAM_BATCH,
+    STREAM_LATENTSIM,
+    Batch,
+    Masks,
+    PathPlan,
+    ProcessLink,
+    Segment,
+    Shard,
+    Targets,
+    batch_objective,
+    batch_order,
+    keep_mask,
+    latentsim_objective,
+    run_sequential,
+)
 from ._optim import AdamW
-from ._common import (STREAM_BATCH, STREAM_LATENTSIM, Batch, Masks, PathPlan, ProcessLink, Segment, Shard, Targets,
-                      batch_objective, batch_order, keep_mask, latentsim_objective, run_sequential)
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +77,8 @@ class PackedNet(nn.Module):
 
     def __init__(self, model: Krakencoder, plan: PathPlan, shard: Shard | None = None) -> None:
         super().__init__()
-        enc = [seq[0] for seq in model.encoder_list]
-        dec = [seq[0] for seq in model.decoder_list]
+        enc = [_first_linear(seq) for seq in model.encoder_list]
+        dec = [_first_linear(seq) for seq in model.decoder_list]
         self.enc_w = nn.Parameter(torch.stack([m.weight.detach() for m in enc]).clone())
         self.enc_b = nn.Parameter(torch.stack([m.bias.detach() for m in enc]).clone())
         self.dec_w = nn.Parameter(torch.stack([m.weight.detach() for m in dec]).clone())
@@ -151,11 +166,11 @@ class PackedNet(nn.Module):
     def export(self, model: Krakencoder) -> None:
         """Copy the packed weights into ``model``'s modules."""
         for i, seq in enumerate(model.encoder_list):
-            seq[0].weight.copy_(self.enc_w[i])
-            seq[0].bias.copy_(self.enc_b[i])
+            _first_linear(seq).weight.copy_(self.enc_w[i])
+            _first_linear(seq).bias.copy_(self.enc_b[i])
         for i, seq in enumerate(model.decoder_list):
-            seq[0].weight.copy_(self.dec_w[i])
-            seq[0].bias.copy_(self.dec_b[i])
+            _first_linear(seq).weight.copy_(self.dec_w[i])
+            _first_linear(seq).bias.copy_(self.dec_b[i])
 
 
 class ModuleNet:
@@ -194,9 +209,16 @@ class ModuleNet:
         """Nothing to do: the modules are the model's."""
 
 
+def _first_linear(seq: nn.Module) -> nn.Linear:
+    """The linear layer an encoder or decoder (an ``nn.Sequential``) starts with."""
+    assert isinstance(seq, nn.Sequential) and isinstance(seq[0], nn.Linear)
+    return seq[0]
+
+
 def _check_normalize(model: Krakencoder) -> None:
     # PackedNet assumes Normalize is the encoder's last module exactly when latent_normalize
     for seq in model.encoder_list:
+        assert isinstance(seq, nn.Sequential)
         if isinstance(seq[-1], Normalize) != bool(model.config.latent_normalize):
             raise TrainingError("encoder layout does not match latent_normalize")
 

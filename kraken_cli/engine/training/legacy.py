@@ -12,7 +12,8 @@ are reproducible but not those of the original's global RNG.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,9 +21,19 @@ import torch
 from ..errors import TrainingError
 from ..losses import LossRecipe, latent_loss, mse, output_loss
 from ..model import Krakencoder
+from ._common import (
+    STREAM_BATCH,
+    STREAM_LATENTSIM,
+    STREAM_PATHS,
+    Batch,
+    PathPlan,
+    Targets,
+    batch_order,
+    derive_seed,
+    run_sequential,
+    seeded,
+)
 from ._optim import AdamW
-from ._common import (STREAM_BATCH, STREAM_LATENTSIM, STREAM_PATHS, Batch, PathPlan, Targets, batch_order,
-                      derive_seed, run_sequential, seeded)
 from .fast import ModuleNet
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +23,8 @@ import torch
 from ..errors import TrainingInterrupted
 from ..io.subjects import SubjectSplit
 from ..model import Krakencoder
-from ..progress import NULL_PROGRESS, Progress
 from ..naming import RunNames
+from ..progress import NULL_PROGRESS, Progress
 from ._common import Batch, PathPlan, ProcessLink, Targets
 from ._evaluate import EvalData, evaluate, loss_per_path
 from ._outputs import write_config_json
@@ -147,9 +148,9 @@ def _start(s: RunSetup, comm: ProcessLink | None) -> tuple[FastTrainer | LegacyT
         trainer.load_state_dict(s.resume_state)
     if comm is None or comm.world_size == 1:
         return trainer, None
-    from .distributed import send_setup
+    from .distributed import Communicator, send_setup
 
-    assert isinstance(trainer, FastTrainer)
+    assert isinstance(trainer, FastTrainer) and isinstance(comm, Communicator)
     send_setup(comm, trainer, config=s.config, start_epoch=s.start_epoch, effective_lr=s.effective_lr,
                flavors=s.flavors)
     comm.last_checkpoint = s.config.resume
@@ -166,7 +167,7 @@ class _Progress:
     t0: float = field(default_factory=time.perf_counter)
 
     @classmethod
-    def of(cls, s: RunSetup) -> "_Progress":
+    def of(cls, s: RunSetup) -> _Progress:
         E, h = s.config.epochs, s.record
         loss = torch.full((E, s.plan.n_paths), float("nan"), device=s.device)
         if s.start_epoch > 0:
@@ -301,7 +302,7 @@ def _figures(s: RunSetup) -> dict[str, Path]:
     try:
         out["loss"] = plot_training_curves(s.record, loss_png, title=s.names.suffix)
         out["heatmap"] = heatmap_from_record(s.record, heat_png)
-    except Exception as exc:  # noqa: BLE001 - a figure must not lose a finished training run
+    except Exception as exc:
         log.warning("could not draw the training figures: %s", exc)
     return out
 

@@ -18,8 +18,8 @@ are in row-major order over the flavors: the encoder is the outer loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..errors import FlavorError, SpecError
 

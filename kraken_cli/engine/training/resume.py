@@ -9,8 +9,9 @@ explicitly override the stored ones, except those that define the model and its 
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Collection, Sequence
+from typing import Any
 
 from ..errors import SpecError, TrainingError
 from .config import TrainConfig
@@ -53,7 +54,8 @@ def stored_config(raw: dict[str, Any], where: str) -> TrainConfig:
     return TrainConfig.from_dict(dict(raw["kraken_train_config"]))
 
 
-def resume_config(stored: TrainConfig, config: TrainConfig, given: Collection[str]) -> tuple[TrainConfig, dict]:
+def resume_config(stored: TrainConfig, config: TrainConfig,
+                  given: Collection[str]) -> tuple[TrainConfig, dict[str, tuple[Any, Any]]]:
     """``stored`` with the fields named in ``given`` taken from ``config``; fixed fields may not change."""
     changed: dict[str, tuple[Any, Any]] = {}
     for f in given:

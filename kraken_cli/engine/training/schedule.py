@@ -8,15 +8,16 @@ so the two can never drift apart (a drift would leave ranks waiting for each oth
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 from ..errors import TrainingError
 from ..model import Krakencoder
 from ..threads import ThreadChoice, choose_threads
-from ._common import Batch, ProcessLink, PathPlan, Targets
+from ._common import Batch, PathPlan, ProcessLink, Targets
 from .config import TrainConfig
 from .fast import FastTrainer
 from .legacy import LegacyTrainer
@@ -31,7 +32,7 @@ class EpochSchedule:
     checkpoint_every: int
 
     @classmethod
-    def of(cls, config: TrainConfig) -> "EpochSchedule":
+    def of(cls, config: TrainConfig) -> EpochSchedule:
         return cls(config.epochs, config.display_every, config.checkpoint_every)
 
     def shows(self, done: int) -> bool:

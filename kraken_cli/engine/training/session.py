@@ -7,8 +7,9 @@ share of the run from it (:mod:`.distributed`); they read no input file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import SpecError, TrainingError
 from ..flavors import FlavorSpec
@@ -27,7 +28,7 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
                       on_display: Callable[[DisplayEvent], None] | None = None,
                       on_checkpoint: Callable[[Path], None] | None = None, device: str = "cpu",
                       figures: bool = True, command: Sequence[str] | None = None,
-                      distributed: "DistributedSpec | None" = None,
+                      distributed: DistributedSpec | None = None,
                       resume_overrides: Collection[str] | None = None,
                       threads: int | None = None) -> TrainResult | None:
     """Train on ``-i FLAVOR[@GROUP]=PATH`` inputs with ``config`` (see ``kraken train --help``).
@@ -69,7 +70,7 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
 def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: Progress,
                        on_display: Callable[[DisplayEvent], None] | None,
                        on_checkpoint: Callable[[Path], None] | None, device: str, figures: bool,
-                       command: Sequence[str] | None, comm: "Communicator | None" = None,
+                       command: Sequence[str] | None, comm: Communicator | None = None,
                        resume_overrides: Collection[str] | None = None, threads: int | None = None) -> TrainResult:
     from ..io import load_cohort, read_split_file
     from ..io._atomic import check_writable_dir
@@ -84,7 +85,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
             _log.warning("resuming with %s %s (the run had %s)", option_name(f), new, old)
         config, inputs = resumed.config, resumed.inputs
         resume_overrides = [f for f in TrainConfig.__dataclass_fields__ if not f.startswith("_")]  # complete now
-        previous_log = (sibling(config.resume, "log"), resumed.completed_epochs)
+        previous_log = (sibling(str(config.resume), "log"), resumed.completed_epochs)
     if not inputs:
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH for every flavor to train")
     if config.output:

@@ -20,8 +20,18 @@ import torch
 
 from ..errors import SpecError, TransformError
 from .base import ArrayLike, TorchTransform, Transform, TransformInputError, TransformShapeError
-from .kinds import (CFeatNormTransform, CFeatTransform, CFeatVarNormTransform, NormTransform, PCATransform,
-                    TSVDTransform, VarNormTransform, ZFeatTransform, ZScoreRowNormTransform, ZScoreTransform)
+from .kinds import (
+    CFeatNormTransform,
+    CFeatTransform,
+    CFeatVarNormTransform,
+    NormTransform,
+    PCATransform,
+    TSVDTransform,
+    VarNormTransform,
+    ZFeatTransform,
+    ZScoreRowNormTransform,
+    ZScoreTransform,
+)
 
 __all__ = ["ArrayLike", "CFeatNormTransform", "CFeatTransform", "CFeatVarNormTransform", "NormTransform",
            "PCATransform", "TSVDTransform", "TorchTransform", "Transform", "TransformInputError",

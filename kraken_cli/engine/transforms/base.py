@@ -65,7 +65,7 @@ def _check_array(X: Any, est: object, *, minimum_rows: int = 1) -> npt.NDArray[n
 class TorchTransform:
     """A fitted :class:`Transform` on torch tensors: float32 in and out, on one device (the network's side)."""
 
-    def __init__(self, transform: "Transform", device: torch.device | str | None = None) -> None:
+    def __init__(self, transform: Transform, device: torch.device | str | None = None) -> None:
         self.base = transform
         self.device = device
 
@@ -103,7 +103,7 @@ class Transform:
         """The ``__init__`` arguments, as scikit-learn's ``clone`` and grid searches use them."""
         return {name: getattr(self, name) for name in self._get_param_names()}
 
-    def set_params(self, **params: Any) -> "Transform":
+    def set_params(self, **params: Any) -> Transform:
         for name, value in params.items():
             if name not in self._get_param_names():
                 raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}")
@@ -120,7 +120,7 @@ class Transform:
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
 
-    def fit(self, X: npt.ArrayLike, y: Any = None) -> "Transform":
+    def fit(self, X: npt.ArrayLike, y: Any = None) -> Transform:
         """Fit on training rows ``X`` of shape (n_subjects, n_features)."""
         X = _check_array(X, self, minimum_rows=self._min_rows())
         self._cache = {}
@@ -147,7 +147,7 @@ class Transform:
                                       f"{self.n_features_out_} features as input")
         return self._inverse(torch.from_numpy(Y)).numpy()
 
-    def as_torch(self, device: torch.device | str | None = None) -> "TorchTransform":
+    def as_torch(self, device: torch.device | str | None = None) -> TorchTransform:
         """The same transform on float32 tensors on ``device`` (None: where the data already is)."""
         return TorchTransform(self, device)
 

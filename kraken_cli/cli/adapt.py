@@ -36,10 +36,10 @@ def adapt_command(
                                       help="Adaptation to fit.", autocompletion=_complete.complete_adapt_mode)] = "meanfit+meanshift",
     checkpoint: CheckpointOpt = [],  # noqa: B006
     transform: TransformOpt = [],  # noqa: B006
+    cache_dir: CacheDirOpt = None,
     subjects: SubjectsOpt = None,
     edge_order: EdgeOrderOpt = EdgeOrder.triu,
     impute_missing: ImputeMissingOpt = ImputeMissing.none,
-    cache_dir: CacheDirOpt = None,
     device: DeviceOpt = Device.cpu,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,

@@ -12,8 +12,9 @@ Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays ch
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ._lazy import load
 
 if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and editors
     from .checkpoint import load_checkpoint as load_checkpoint
@@ -58,10 +59,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return load(__name__, _EXPORTS, name)
 
 
 def __dir__() -> list[str]:

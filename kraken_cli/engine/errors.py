@@ -34,6 +34,14 @@ def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
+def check_choice(value: str, choices: tuple[str, ...] | frozenset[str] | list[str], *, option: str,
+                 hint: str) -> str:
+    """``value`` when it is one of ``choices``, else a usage error (:class:`SpecError`) naming ``option``."""
+    if value not in choices:
+        raise SpecError(f"unknown {option} {value!r}", hint=hint)
+    return value
+
+
 class KrakenError(Exception):
     """Base class: a user-fixable problem, with a message and an optional hint (both kept short)."""
 

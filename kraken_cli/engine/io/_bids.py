@@ -24,10 +24,8 @@ import numpy.typing as npt
 from ..connectome import EdgeSource, clean_subject_ids
 from ..errors import FlavorError, InputDataError
 from ..flavors import Flavor, canonical_name, flavor_sort_key, match_flavor, resolve_flavor
-from ._glob import fix_stack, read_matrix_bytes
-from ._layout import NumpyArray, plan_layout
+from ._glob import add_matrix, read_matrix_bytes, stacked_source
 from ._limits import check_expansion
-from ._source import PlannedSource, finalize
 
 log = logging.getLogger(__name__)
 
@@ -251,12 +249,6 @@ def _flavor_source(box: _Container, flavor: Flavor, members: list[str], subjects
     reader: Callable[[str], bytes] = box.read
     for name in members:
         where = f"{box.where(name)} ({flavor.name})"
-        m = read_matrix_bytes(reader(name), name, where=where, field=field)
-        if mats and m.shape != mats[0].shape:
-            raise InputDataError(f"{where}: shape {m.shape} differs from {members[0]} ({mats[0].shape})",
-                                 hint="every subject's matrix must have the same size")
-        mats.append(m)
-    where = f"{box.root} ({flavor.name})"
-    array = NumpyArray(fix_stack(np.stack(mats), flavor=flavor, where=where, subjects=subjects))
-    layout = plan_layout(array, where=where, flavor=flavor, n_ids=len(subjects), cells=True)
-    return finalize(PlannedSource(flavor, str(box.root), subjects, array, layout), in_memory=True)
+        add_matrix(mats, read_matrix_bytes(reader(name), name, where=where, field=field), where=where,
+                   first=members[0])
+    return stacked_source(mats, flavor=flavor, file=str(box.root), subjects=subjects)

@@ -15,7 +15,6 @@ private folder beside OUTDIR while predicting, and moved into OUTDIR (each atomi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..connectome import n_regions_from_edges, tri_to_square
+from ..digest import file_sha256
 from ..errors import OutputError, SpecError
 from ..flavors import atlas_of, canonical_name, group_of
 from ._atomic import atomic_path, scratch_dir
@@ -63,14 +63,6 @@ def meas_of(flavor: str) -> tuple[str, str] | None:
 def desc_of(source: str) -> str:
     """``desc-`` label of a source: ``FCcorr_fs86_hpf`` -> ``FCcorrfs86hpf``, ``fusion.noself`` -> ``fusionnoself``."""
     return re.sub(r"[^A-Za-z0-9]", "", source)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..connectome import n_edges, n_regions_from_edges
-from ..errors import InputDataError, SpecError
+from ..errors import InputDataError, check_choice
 
 if TYPE_CHECKING:
     from ._source import PlannedSource
@@ -48,11 +48,9 @@ GUARD_MAX_REGIONS = 1000
 
 def check_edge_order(order: str) -> str:
     """``order`` when it is one of :data:`EDGE_ORDERS`, else a usage error."""
-    if order not in EDGE_ORDERS:
-        raise SpecError(f"unknown --edge-order {order!r}",
+    return check_choice(order, EDGE_ORDERS, option="--edge-order",
                         hint="triu: kraken's numpy.triu_indices(R, 1) order; "
                              "nilearn: ConnectivityMeasure(vectorize=True)")
-    return order
 
 
 @contextlib.contextmanager

@@ -145,11 +145,22 @@ def read_glob(pattern: str, *, spec_flavor: Flavor | None, field: str | None) ->
         m = read_matrix_bytes(data, f, where=where, field=field)
         if m.ndim == 2 and 1 in m.shape and m.shape[0] != m.shape[1]:
             m = m.ravel()
-        if mats and m.shape != mats[0].shape:
-            raise InputDataError(f"{where}: shape {m.shape} differs from {files[0]} ({mats[0].shape})",
-                                 hint="every subject's matrix must have the same size")
-        mats.append(m)
-    where = f"{pattern} ({flavor.name})"
-    array = NumpyArray(fix_stack(np.stack(mats), flavor=flavor, where=where, subjects=ids))
-    layout = plan_layout(array, where=where, flavor=flavor, n_ids=len(ids), cells=True)
-    return [finalize(PlannedSource(flavor, pattern, ids, array, layout), in_memory=True)]
+        add_matrix(mats, m, where=where, first=files[0])
+    return [stacked_source(mats, flavor=flavor, file=pattern, subjects=ids)]
+
+
+def add_matrix(mats: list[npt.NDArray[np.generic]], m: npt.NDArray[np.generic], *, where: str, first: str) -> None:
+    """Append one subject's matrix, refusing one of another shape than the first (``first``)."""
+    if mats and m.shape != mats[0].shape:
+        raise InputDataError(f"{where}: shape {m.shape} differs from {first} ({mats[0].shape})",
+                             hint="every subject's matrix must have the same size")
+    mats.append(m)
+
+
+def stacked_source(mats: list[npt.NDArray[np.generic]], *, flavor: Flavor, file: str,
+                   subjects: list[str]) -> EdgeSource:
+    """One in-memory source of per-subject matrices (in subject order), after the pipeline conventions."""
+    where = f"{file} ({flavor.name})"
+    array = NumpyArray(fix_stack(np.stack(mats), flavor=flavor, where=where, subjects=subjects))
+    layout = plan_layout(array, where=where, flavor=flavor, n_ids=len(subjects), cells=True)
+    return finalize(PlannedSource(flavor, file, subjects, array, layout), in_memory=True)

@@ -1,4 +1,4 @@
-"""Input path text: whether a path is a glob (read by :mod:`._glob`, tested by every reader that splits specs)."""
+"""Small tests on input text: is a path a glob, is a table cell a number (shared by the readers)."""
 
 from __future__ import annotations
 
@@ -12,3 +12,12 @@ def is_glob(text: str) -> bool:
     (True, False)
     """
     return any(c in GLOB_CHARS for c in text)
+
+
+def is_number(text: str) -> bool:
+    """True when a table cell parses as a number (``nan`` and ``inf`` included)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

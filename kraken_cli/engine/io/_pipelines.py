@@ -27,8 +27,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..connectome import ArraySource, EdgeSource, FloatArray, square_to_tri
-from ..errors import InputDataError, SpecError
+from ..errors import InputDataError, SpecError, check_choice
 from ..flavors import Flavor
+from ._paths import is_number
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,9 @@ CONNECTIVITY_SUFFIX = "_connectivity"
 
 def check_impute(mode: str) -> str:
     """``mode`` when it is one of :data:`IMPUTE_CHOICES`, else a usage error."""
-    if mode not in IMPUTE_CHOICES:
-        raise SpecError(f"unknown --impute-missing {mode!r}",
+    return check_choice(mode, IMPUTE_CHOICES, option="--impute-missing",
                         hint="none: missing parcels are an error; mean: fill each missing edge with its mean "
                              "over the other subjects")
-    return mode
 
 
 @contextlib.contextmanager
@@ -114,7 +113,7 @@ def labelled_square(rows: Sequence[Sequence[str]], *, where: str) -> tuple[Float
     names = [n.strip() for n in names]
     if names != labels and corner.strip().lower() not in _CORNERS:
         return None
-    if all(_is_number(n) for n in names) and len(head) == r + 1 and names != labels:
+    if all(is_number(n) for n in names) and len(head) == r + 1 and names != labels:
         return None  # a numeric header is data, not names
     try:
         values = np.asarray([[_cell(c) for c in row[1:]] for row in body], dtype=np.float64)
@@ -122,14 +121,6 @@ def labelled_square(rows: Sequence[Sequence[str]], *, where: str) -> tuple[Float
         raise InputDataError(f"{where}: cannot read the labelled matrix ({exc})",
                              hint="cells of a labelled matrix are numbers or n/a") from None
     return values, labels
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------- matrix fixes

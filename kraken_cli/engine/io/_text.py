@@ -22,6 +22,7 @@ from ..errors import InputDataError
 from ..flavors import Flavor
 from ._layout import Layout, NumpyArray
 from ._mat import file_stem, flavor_from_name
+from ._paths import is_number
 from ._source import PlannedSource, finalize
 
 COMMENTS = ("#", "!", "%")
@@ -35,14 +36,6 @@ class TextTable:
     ids: list[str] | None
     square: bool
     labels: list[str] | None = None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _unquote(text: str) -> str:
@@ -81,19 +74,19 @@ def parse_text(text: str, *, suffix: str, where: str, single: bool = False) -> T
         raise InputDataError(f"{where}: the file is empty", hint="the file holds no connectome values")
     delim = _delimiter(suffix, lines[0])
     first = _split(lines[0], delim)
-    if len(lines) > 2 and not (_is_number(first[0]) and all(_is_number(f) for f in first)):
+    if len(lines) > 2 and not (is_number(first[0]) and all(is_number(f) for f in first)):
         from ._pipelines import labelled_square
 
         found = labelled_square([_split(ln, delim) for ln in lines], where=where)
         if found is not None:
             return TextTable(np.asarray(found[0], dtype=np.float64), None, True, found[1])
-    header = len(first) > 1 and not all(_is_number(f) for f in first[1:])
+    header = len(first) > 1 and not all(is_number(f) for f in first[1:])
     data_lines = lines[1:] if header else lines
     if not data_lines:
         raise InputDataError(f"{where}: only a header row, no data", hint="the file holds no connectome values")
     n_cols = len(first)
-    square = not header and _is_number(first[0]) and len(data_lines) == n_cols
-    if single and not header and len(data_lines) == 1 and _is_number(first[0]):
+    square = not header and is_number(first[0]) and len(data_lines) == n_cols
+    if single and not header and len(data_lines) == 1 and is_number(first[0]):
         try:
             row = np.asarray([float(f) for f in first], dtype=np.float64)[None, :]
         except ValueError as exc:

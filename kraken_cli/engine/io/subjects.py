@@ -6,7 +6,9 @@ A split file is a ``.mat`` with ``subjects`` and the 0-based index vectors ``sub
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,30 @@ def _load_tree(path: Path) -> tuple[Any, Any]:
         f, tree = open_tree(path, where=str(path))
         return tree, f
     return load_mat_v5(path, where=str(path)), None
+
+
+@contextlib.contextmanager
+def mat_with_subjects(path: str | os.PathLike[str], *, what: str, option: str,
+                      hint: str) -> Iterator[tuple[Any, list[str]]]:
+    """The tree of a v5 or v7.3 ``.mat`` file that lists ``subjects``, and those ids; closed on exit.
+
+    ``what`` names the file in messages (``split file``), ``option`` the option that gave it.
+    """
+    from ._mat import subject_ids
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(f"{what} {p} not found", hint=f"check the {option} path")
+    tree, closer = _load_tree(p)
+    try:
+        subj = tree.get("subjects", tree.get("subject"))
+        ids = subject_ids(subj) if subj is not None else None
+        if not ids:
+            raise InputDataError(f"{p}: no 'subjects' in the {what}", hint=hint)
+        yield tree, ids
+    finally:
+        if closer is not None:
+            closer.close()
 
 
 def _ids_checked(ids: list[str], *, where: str) -> list[str]:
@@ -169,25 +195,10 @@ def read_split_file(path: str | os.PathLike[str]) -> SubjectSplit:
     InputDataError
         For a missing/unreadable file, missing ``subjects``, or out-of-range indices.
     """
-    from ._mat import subject_ids
-
-    p = Path(path)
-    where = str(p)
-    if not p.is_file():
-        raise InputDataError(f"split file {p} not found", hint="check the --split-file path")
-    tree, closer = _load_tree(p)
-    try:
-        subj = tree.get("subjects", tree.get("subject"))
-        ids = subject_ids(subj) if subj is not None else None
-        if not ids:
-            raise InputDataError(f"{where}: no 'subjects' in the split file",
-                                 hint="a split file holds subjects, subjidx_train, subjidx_val, subjidx_test")
-        n = len(ids)
-        parts = {k: _indices(tree.get(f"subjidx_{k}"), n, key=f"subjidx_{k}", where=where)
+    hint = "a split file holds subjects, subjidx_train, subjidx_val, subjidx_test"
+    with mat_with_subjects(path, what="split file", option="--split-file", hint=hint) as (tree, ids):
+        parts = {k: _indices(tree.get(f"subjidx_{k}"), len(ids), key=f"subjidx_{k}", where=str(path))
                  for k in ("train", "val", "test")}
-    finally:
-        if closer is not None:
-            closer.close()
     return SubjectSplit(ids, parts["train"], parts["val"], parts["test"])
 
 

@@ -18,6 +18,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from ..digest import file_sha256
+
 __all__ = ["DIGEST_FILE", "DIGEST_KEY_ENV", "digest_key", "digest_key_path", "file_sha256", "has_digest",
            "remember_digest"]
 
@@ -26,15 +28,6 @@ log = logging.getLogger("kraken_cli.engine.registry")
 DIGEST_FILE = ".kraken-digests.json"
 #: Path of the secret key that authenticates digest records (default: in the user state folder).
 DIGEST_KEY_ENV = "KRAKEN_DIGEST_KEY_FILE"
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def digest_key_path() -> Path:

@@ -20,8 +20,9 @@ Public API (imported lazily, so ``import kraken_cli.engine.training.record`` sta
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from .._lazy import load
 
 _EXPORTS: dict[str, str] = {
     "DisplayEvent": "loop",
@@ -47,10 +48,7 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return load(__name__, _EXPORTS, name)
 
 
 def __dir__() -> list[str]:

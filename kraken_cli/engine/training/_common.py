@@ -14,9 +14,9 @@ rows, so it uses exactly the masks a single process uses for those paths.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -374,3 +374,20 @@ def latentsim_objective(net: Net, batch: Batch, plan: PathPlan, weight: float,
         sq = ((z[row].unsqueeze(0) - z_hat[:pos[i]]) ** 2).mean(dim=(-2, -1))
         total = total + 2 * sq.sum()
     return weight * total
+
+
+class TrainerBase:
+    """What both trainers hold: the network, its data and path plan, the recipe, and the randomness."""
+
+    def __init__(self, model: Any, data: Batch, plan: PathPlan, recipe: LossRecipe, *, seed: int, batch_size: int,
+                 dropout_at: Callable[[int], float], targets: Targets | None) -> None:
+        self.model = model
+        self.data = data
+        self.plan = plan
+        self.recipe = recipe
+        self.seed = seed
+        self.batch_size = batch_size
+        self.dropout_at = dropout_at
+        self.targets = targets
+        self.device = data.xs[0].device
+        self.gen = torch.Generator(device=self.device)

@@ -42,6 +42,7 @@ from ._common import (
     Segment,
     Shard,
     Targets,
+    TrainerBase,
     batch_objective,
     batch_order,
     keep_mask,
@@ -223,7 +224,7 @@ def _check_normalize(model: Krakencoder) -> None:
             raise TrainingError("encoder layout does not match latent_normalize")
 
 
-class FastTrainer:
+class FastTrainer(TrainerBase):
     """Runs epochs of the fast schedule on one device (one process of a distributed run with ``comm``).
 
     Parameters
@@ -248,15 +249,9 @@ class FastTrainer:
     def __init__(self, model: Krakencoder, data: Batch, plan: PathPlan, recipe: LossRecipe, *, seed: int,
                  batch_size: int, lr: float, weight_decay: float, dropout_at: Callable[[int], float],
                  targets: Targets | None = None, comm: ProcessLink | None = None) -> None:
-        self.model = model
-        self.plan = plan
-        self.recipe = recipe
-        self.seed = seed
-        self.batch_size = batch_size
-        self.dropout_at = dropout_at
-        self.targets = targets
+        super().__init__(model, data, plan, recipe, seed=seed, batch_size=batch_size, dropout_at=dropout_at,
+                         targets=targets)
         self.comm = comm if comm is not None and comm.world_size > 1 else None
-        self.device = data.xs[0].device
         rank, world = (0, 1) if self.comm is None else (self.comm.rank, self.comm.world_size)
         self.shard = Shard.build(plan, rank, world, widths=list(model.config.input_size_list))
         if packable(model):
@@ -269,7 +264,6 @@ class FastTrainer:
         self.data = data
         self.params = list(self.net.parameters())
         self.optimizer = AdamW(self.params, lr=lr, weight_decay=weight_decay)
-        self.gen = torch.Generator(device=self.device)
         strict = targets is not None and targets.strict
         self.latentsim_weight = 0.0 if strict or len(plan.encoders) < 2 else recipe.latentsim_weight
         n = data.n_subjects

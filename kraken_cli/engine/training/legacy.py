@@ -28,6 +28,7 @@ from ._common import (
     Batch,
     PathPlan,
     Targets,
+    TrainerBase,
     batch_order,
     derive_seed,
     run_sequential,
@@ -65,7 +66,7 @@ def path_step_loss(model: Krakencoder, x_src: torch.Tensor, x_dst: torch.Tensor,
     return loss
 
 
-class LegacyTrainer:
+class LegacyTrainer(TrainerBase):
     """Runs epochs of the original's per-path schedule (same interface as :class:`.fast.FastTrainer`)."""
 
     def __init__(self, model: Krakencoder, data: Batch, plan: PathPlan, recipe: LossRecipe, *, seed: int,
@@ -75,18 +76,10 @@ class LegacyTrainer:
             raise TrainingError("--strict target encoding is not available with --path-steps")
         if model.config.intergroup:
             raise TrainingError("intergroup models cannot be trained by kraken")
-        self.model = model
-        self.data = data
-        self.plan = plan
-        self.recipe = recipe
-        self.seed = seed
-        self.batch_size = batch_size
-        self.dropout_at = dropout_at
-        self.targets = targets
-        self.device = data.xs[0].device
+        super().__init__(model, data, plan, recipe, seed=seed, batch_size=batch_size, dropout_at=dropout_at,
+                         targets=targets)
         self.net = ModuleNet(model, plan)
         self.optimizer = AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        self.gen = torch.Generator(device=self.device)
         self.latentsim_weight = 0.0 if plan.n_paths < 2 or len(plan.encoders) < 2 else recipe.latentsim_weight
         if data.n_subjects < batch_size:
             raise TrainingError(f"{data.n_subjects} training subjects are fewer than one batch of {batch_size}",

@@ -105,20 +105,9 @@ def read_target_latents(file: str | Path, name: str | None, flavors: Sequence[st
     InputDataError
         Unreadable file, no ``subjects``, latents not found, or subjects missing.
     """
-    from ..io._mat import subject_ids
-    from ..io.subjects import _load_tree
+    from ..io.subjects import mat_with_subjects
 
-    p = Path(file)
-    if not p.is_file():
-        raise InputDataError(f"target encoding file {p} not found", hint="check --target-encoding")
-    tree, closer = _load_tree(p)
-    try:
-        subj = tree.get("subjects", tree.get("subject"))
-        fsub = subject_ids(subj) if subj is not None else None
-        if not fsub:
-            raise InputDataError(f"{p}: no 'subjects' field", hint="target files must list their subjects")
-        chosen = select_target_latents(tree, name, flavors, where=str(p))
-        return align_target_latents(chosen, fsub, subjects, where=str(p))
-    finally:
-        if closer is not None:
-            closer.close()
+    with mat_with_subjects(file, what="target encoding file", option="--target-encoding",
+                           hint="target files must list their subjects") as (tree, fsub):
+        chosen = select_target_latents(tree, name, flavors, where=str(file))
+        return align_target_latents(chosen, fsub, subjects, where=str(file))

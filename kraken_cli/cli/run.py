@@ -111,10 +111,10 @@ _INTERRUPTED = ("This run wrote no output: its files appear together at the end,
 
 
 def _run_config(p: dict[str, Any]) -> Any:
-    """The engine's RunConfig from the parsed options (usage errors raised here, before any input is read)."""
+    """The engine's PredictConfig from the parsed options (usage errors raised here, before any input is read)."""
     from kraken_cli.engine.fusion import parse_fusion_include
-    from kraken_cli.engine.predict import RunOptions
-    from kraken_cli.engine.run import RunConfig
+    from kraken_cli.engine.predict import PredictOptions
+    from kraken_cli.engine.run import PredictConfig
 
     if (p["metrics_csv"] or p["heatmap"]) and not p["evaluate"]:
         raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")
@@ -124,7 +124,7 @@ def _run_config(p: dict[str, Any]) -> Any:
             raise typer.BadParameter("--bids DERIV_DIR OUTDIR names the output: drop -o and --format")
         output, fmt = bids[1], OutFormat.bids
     include = p["fusion_include"]
-    options = RunOptions(
+    options = PredictOptions(
         outputs=tuple(p["outputs"]) or ("all",), fusion=p["fusion"] or bool(include),
         fusion_include=parse_fusion_include(include) if include else None, fusion_noself=p["fusion_noself"],
         fusion_noatlas=p["fusion_noatlas"], fusion_norm=p["fusion_norm"], only_fusion=p["only_fusion"],
@@ -133,7 +133,7 @@ def _run_config(p: dict[str, Any]) -> Any:
     def text(key: str) -> str | None:
         return str(p[key]) if p[key] else None
 
-    return RunConfig(
+    return PredictConfig(
         inputs=tuple(p["inputs"]), checkpoints=tuple(p["checkpoint"]), transforms=tuple(p["transform"]),
         options=options, output=output, square=p["square"], fmt=fmt.value if fmt else None, adapter=text("adapter"),
         adapt_source=tuple(p["adapt_source"]), subjects=p["subjects"], split_file=text("split_file"),
@@ -147,17 +147,9 @@ def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
     from ._render import render_run
 
     if as_json:
-        print_json(result_to_json(result))
+        print_json(result.to_dict())
     elif not quiet:
         render_run(result)
     else:
         for f in result.files:
             print_path(f)
-
-
-def result_to_json(result: object) -> dict[str, object]:
-    from dataclasses import asdict
-
-    d: dict[str, object] = asdict(result)  # type: ignore[call-overload]
-    d["files"] = [str(f) for f in result.files]  # type: ignore[attr-defined]
-    return d

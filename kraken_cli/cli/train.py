@@ -149,13 +149,8 @@ def _resume_overrides(ctx: typer.Context, config: Any) -> set[str] | None:
 
 def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
     files = {k: str(v) for k, v in result.files.items()}
-    summary = {"flavors": result.flavors, "paths": len(result.path_names), "epochs": result.completed_epochs,
-               "seconds": round(result.train_seconds, 2), "seconds_per_epoch": round(result.seconds_per_epoch, 4),
-               "checkpoints": [str(c) for c in result.checkpoints], "files": files}
-    if result.last_display is not None:
-        summary["validation"] = {k: result.last_display.mean(k) for k in result.last_display.metrics}
     if as_json:
-        print_json(summary)
+        print_json(result.to_dict())
     elif quiet:
         for c in result.checkpoints:
             print_path(c)

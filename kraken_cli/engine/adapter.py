@@ -9,7 +9,7 @@ from typing import Any
 from .adapt import normalize_mode, save_adapter
 from .errors import SpecError
 from .flavors import FlavorSpec
-from .predict import RunOptions
+from .predict import PredictOptions
 from .progress import NULL_PROGRESS, Progress
 
 
@@ -60,7 +60,7 @@ def fit_adapter(config: AdaptConfig, progress: Progress = NULL_PROGRESS) -> Adap
     cohort = load_cohort(specs, impute_missing=config.impute_missing, edge_order=config.edge_order)
     refuse_overwriting(out, [*ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
     cohort = select_subjects(cohort, config.subjects, None, None)
-    plan = model.plan(cohort, RunOptions(outputs=("encoded",)))
+    plan = model.plan(cohort, PredictOptions(outputs=("encoded",)))
     fitted = model.fit_adaptation(cohort, plan, mode, progress)
     file = save_adapter(config.output, fitted)
     return AdaptResult(file, cohort.n_subjects, [a.summary() for a in fitted.values()])

@@ -46,8 +46,8 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
         Cohort size, training epochs, and the seed of both.
     """
     from .io._atomic import check_writable_dir
-    from .predict import RunOptions
-    from .run import RunConfig, run
+    from .predict import PredictOptions
+    from .run import PredictConfig, run
     from .training import TrainConfig
     from .training.session import train_from_inputs
     from .training.splits import random_split_indices
@@ -70,8 +70,8 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
     split_file = trained.files["subjsplit"]
     out_template = str(root / "predictions" / "{input}.mat")
     metrics_csv, heatmap = root / "predictions" / "metrics.csv", root / "predictions" / "heatmap.png"
-    result = run(RunConfig(inputs=tuple(inputs), checkpoints=(str(checkpoint),), transforms=(str(transform),),
-                           options=RunOptions(outputs=("all",), fusion=True), output=out_template,
+    result = run(PredictConfig(inputs=tuple(inputs), checkpoints=(str(checkpoint),), transforms=(str(transform),),
+                           options=PredictOptions(outputs=("all",), fusion=True), output=out_template,
                            split_file=str(split_file), split="test", evaluate=True,
                            metrics_csv=str(metrics_csv), heatmap=str(heatmap), device="cpu"))
     ins = " ".join(f"-i {_q(s)}" for s in inputs)

@@ -46,7 +46,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class PredictOptions:
     """What to compute in a run (DESIGN 3 ``kraken run``)."""
 
     outputs: tuple[str, ...] = ("all",)
@@ -61,7 +61,7 @@ class RunOptions:
 
 
 @dataclass
-class RunPlan:
+class PredictPlan:
     """The resolved run: which inputs feed which encoders and which (input, output) pairs to make."""
 
     inputs: list[str]                 # cohort flavors (connectomes and latent inputs), in input order
@@ -101,7 +101,7 @@ class KrakenModel:
         return t
 
     # -- planning -----------------------------------------------------------------------------
-    def plan(self, cohort: Cohort, options: RunOptions) -> RunPlan:
+    def plan(self, cohort: Cohort, options: PredictOptions) -> PredictPlan:
         """Match inputs to the model, resolve fusion groups and outputs; raise on anything unclear."""
         model_index: dict[str, int] = {}
         latent_inputs: list[str] = []
@@ -149,9 +149,9 @@ class KrakenModel:
         sources = ([] if options.only_fusion else connectomes) + latent_inputs + [g.name for g in groups]
         if not sources:
             raise FlavorError("nothing to predict from", hint="give inputs with -i, or drop --only-fusion")
-        return RunPlan(list(cohort.flavors), model_index, groups, sources, outputs)
+        return PredictPlan(list(cohort.flavors), model_index, groups, sources, outputs)
 
-    def fit_adaptation(self, cohort: Cohort, plan: RunPlan, mode: str, progress: Progress = NULL_PROGRESS,
+    def fit_adaptation(self, cohort: Cohort, plan: PredictPlan, mode: str, progress: Progress = NULL_PROGRESS,
                        chunk_size: int = DEFAULT_CHUNK_SIZE) -> dict[str, FlavorAdaptation]:
         """Fit ``mode`` on all cohort subjects (streaming mean), for every connectome input."""
         mode = normalize_mode(mode)
@@ -172,7 +172,7 @@ class KrakenModel:
                      out[name].fit_corr ** 2)
         return out
 
-    def use_adapter(self, plan: RunPlan, adapter: Mapping[str, FlavorAdaptation], *, file: str) -> None:
+    def use_adapter(self, plan: PredictPlan, adapter: Mapping[str, FlavorAdaptation], *, file: str) -> None:
         """Attach saved adaptations (refusing ones fitted for another transform)."""
         for name, idx in plan.model_index.items():
             a = adapter.get(name) or adapter.get(self.flavors[idx])
@@ -184,8 +184,8 @@ class KrakenModel:
 
     # -- computing ----------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_chunk(self, arrays: Mapping[str, npt.NDArray[np.floating]], plan: RunPlan,
-                      options: RunOptions) -> dict[tuple[str, str], npt.NDArray[np.float32]]:
+    def predict_chunk(self, arrays: Mapping[str, npt.NDArray[np.floating]], plan: PredictPlan,
+                      options: PredictOptions) -> dict[tuple[str, str], npt.NDArray[np.float32]]:
         """Predictions for one chunk of subjects: ``{(source, output): (n, features) float32}``."""
         latents: dict[str, torch.Tensor] = {}
         for name, idx in plan.model_index.items():
@@ -259,7 +259,7 @@ class KrakenModel:
     def _decode(self, z: torch.Tensor, j: int) -> torch.Tensor:
         return self.transform_for(self.flavors[j]).as_torch().inverse_transform(self.net.decode(z, j))
 
-    def iter_predictions(self, cohort: Cohort, plan: RunPlan, options: RunOptions,
+    def iter_predictions(self, cohort: Cohort, plan: PredictPlan, options: PredictOptions,
                          progress: Progress = NULL_PROGRESS
                          ) -> Iterator[tuple[int, dict[tuple[str, str], npt.NDArray[np.float32]]]]:
         """Yield ``(start_row, predictions)`` chunk by chunk; memory is bounded by the chunk size."""
@@ -281,7 +281,7 @@ class KrakenModel:
                 fusion_include: Mapping[str, Sequence[str]] | None = None, adapt: str = "none",
                 only_fusion: bool = False) -> dict[str, dict[str, npt.NDArray[np.float32]]]:
         """In-memory predictions ``{source: {output: (n_subjects, features)}}`` (notebook API)."""
-        options = RunOptions(outputs=tuple(outputs), fusion=fusion, fusion_include=fusion_include, adapt=adapt,
+        options = PredictOptions(outputs=tuple(outputs), fusion=fusion, fusion_include=fusion_include, adapt=adapt,
                              only_fusion=only_fusion)
         plan = self.plan(cohort, options)
         plan.adaptations = self.fit_adaptation(cohort, plan, adapt)

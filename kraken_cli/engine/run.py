@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from .errors import FlavorError, SpecError
 from .flavors import FlavorSpec, is_latent_name, match_flavor
 from .io._atomic import committed_together, refuse_overwriting
 from .io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
-from .predict import KrakenModel, RunOptions, RunPlan, load_model
+from .predict import KrakenModel, PredictOptions, PredictPlan, load_model
 from .progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -27,13 +27,13 @@ DEMEAN_CHOICES = ("test", "train")
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class PredictConfig:
     """Everything ``kraken run`` was asked to do."""
 
     inputs: tuple[str, ...]
     checkpoints: tuple[str, ...] = ()
     transforms: tuple[str, ...] = ()
-    options: RunOptions = RunOptions()
+    options: PredictOptions = PredictOptions()
     output: str | None = None
     square: bool = False
     fmt: str | None = None  # None: from the -o extension (.npz, .mat, .h5), else mat
@@ -99,7 +99,7 @@ class InputSummary:
 
 
 @dataclass
-class RunResult:
+class PredictResult:
     """What a run read, fitted, wrote and measured."""
 
     inputs: list[InputSummary]
@@ -111,6 +111,12 @@ class RunResult:
     plan_sources: list[str] = field(default_factory=list)
     plan_outputs: list[str] = field(default_factory=list)
     discovery: list[dict[str, Any]] = field(default_factory=list)  # --bids: what was found, used, skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report of ``kraken run --json`` (paths as strings)."""
+        d = asdict(self)
+        d["files"] = [str(f) for f in self.files]
+        return d
 
 
 def _resolve(name: str, cache_dir: Path | None) -> str:
@@ -175,7 +181,7 @@ def _source_means(specs: Sequence[str], chunk: int, *, impute_missing: str = "no
     return out
 
 
-def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: RunPlan, config: RunConfig) -> None:
+def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig) -> None:
     """Fit (or load) the adaptation of each connectome input into ``plan.adaptations``."""
     from .adapt import fit_adaptation, normalize_mode
 
@@ -203,7 +209,7 @@ def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: RunPlan, config
     plan.adaptations = model.fit_adaptation(cohort, plan, mode, chunk_size=config.options.chunk_size)
 
 
-def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
+def run(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> PredictResult:
     """Run a checkpoint on connectome inputs; see ``kraken run --help``."""
     from .io import load_cohort
 
@@ -238,7 +244,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     with committed_together():  # every output of the run appears at the end, or none does
         written = _write_predictions(model, cohort, plan, config, fmt, files, meta, widths, progress, collected,
                                      checkpoints=ck)
-        result = RunResult(
+        result = PredictResult(
             inputs=[InputSummary(f, cohort.sources[f].file, cohort.n_subjects, cohort.sources[f].n_features,
                                  cohort.sources[f].flavor.atlas) for f in cohort.flavors],
             n_subjects=cohort.n_subjects, checkpoint=checkpoint_label, files=written,
@@ -253,7 +259,7 @@ def run(config: RunConfig, progress: Progress = NULL_PROGRESS) -> RunResult:
     return result
 
 
-def _output_files(config: RunConfig, fmt: str, plan: RunPlan, cohort: Cohort,
+def _output_files(config: PredictConfig, fmt: str, plan: PredictPlan, cohort: Cohort,
                   widths: Mapping[str, int]) -> list[OutputFile]:
     """The files ``-o`` names, checked before any compute (writable, room, no input overwritten)."""
     if not config.output:
@@ -270,7 +276,7 @@ def _output_files(config: RunConfig, fmt: str, plan: RunPlan, cohort: Cohort,
     return files
 
 
-def _evaluation_pairs(cohort: Cohort, plan: RunPlan,
+def _evaluation_pairs(cohort: Cohort, plan: PredictPlan,
                       evaluate: bool) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Output flavor -> input holding its truth, and the (source, output) pairs ``--evaluate`` scores."""
     truth_of = {o: f for o in plan.outputs if o != "encoded"
@@ -282,7 +288,7 @@ def _evaluation_pairs(cohort: Cohort, plan: RunPlan,
     return truth_of, pairs
 
 
-def _write_predictions(model: KrakenModel, cohort: Cohort, plan: RunPlan, config: RunConfig, fmt: str,
+def _write_predictions(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig, fmt: str,
                        files: Sequence[OutputFile], meta: FileMeta, widths: Mapping[str, int], progress: Progress,
                        collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]], *,
                        checkpoints: Sequence[str]) -> list[Path]:
@@ -305,7 +311,7 @@ def _write_predictions(model: KrakenModel, cohort: Cohort, plan: RunPlan, config
         raise
 
 
-def _plan_inputs(config: RunConfig) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
+def _plan_inputs(config: PredictConfig) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
     """The ``-i`` specs, and with ``--bids`` what was found in DERIV_DIR (used and skipped)."""
     if config.bids_dir is None:
         return config.inputs, []
@@ -327,7 +333,7 @@ def _participants(cohort: Cohort, labels: Sequence[str]) -> Cohort:
     return cohort.subset(keep)
 
 
-def _bids_writer(f: Any, meta: Any, checkpoints: Sequence[str], plan: RunPlan) -> Any:
+def _bids_writer(f: Any, meta: Any, checkpoints: Sequence[str], plan: PredictPlan) -> Any:
     from .io._bids_out import BidsWriter, Provenance
 
     prov = Provenance(checkpoints=list(checkpoints), fusion_members=meta.fusion_members, inputs=meta.inputfiles,

@@ -99,14 +99,14 @@ def test_chunk_size_option_gives_same_file(tmp_path: Path, tiny: TinyModel, inpu
 
 
 def test_options_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The CLI builds one RunConfig and calls engine.run.run once (fastapi-cli's contract test)."""
+    """The CLI builds one PredictConfig and calls engine.run.run once (fastapi-cli's contract test)."""
     import kraken_cli.engine.run as engine_run
 
     seen: list[Any] = []
 
     def fake_run(config: Any, progress: Any = None) -> Any:
         seen.append(config)
-        return engine_run.RunResult(inputs=[], n_subjects=0, checkpoint="x.pt", files=[tmp_path / "a.mat"])
+        return engine_run.PredictResult(inputs=[], n_subjects=0, checkpoint="x.pt", files=[tmp_path / "a.mat"])
 
     monkeypatch.setattr(engine_run, "run", fake_run)
     args = ["run", "-c", "a.pt", "-c", "b.pt", "-t", "x.npy", "-i", f"{FC}=dir/a=b.mat", "-i", f"{SC}@SC=s.mat",
@@ -139,7 +139,7 @@ def test_defaults_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
     seen: list[Any] = []
     monkeypatch.setattr(engine_run, "run", lambda config, progress=None: seen.append(config) or
-                        engine_run.RunResult(inputs=[], n_subjects=0, checkpoint=""))
+                        engine_run.PredictResult(inputs=[], n_subjects=0, checkpoint=""))
     res = runner.invoke(app, ["run", "-i", f"{FC}=a.mat", "--json"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     (c,) = seen

@@ -11,7 +11,7 @@ import torch
 from kraken_cli.engine.connectome import ArraySource, Cohort, align_sources
 from kraken_cli.engine.errors import DeviceError, FlavorError, TransformError
 from kraken_cli.engine.flavors import resolve_flavor
-from kraken_cli.engine.predict import KrakenModel, RunOptions, load_model, resolve_device
+from kraken_cli.engine.predict import KrakenModel, PredictOptions, load_model, resolve_device
 
 from ..helpers import FC, SC, TinyModel, make_tiny_model, random_connectomes, tri
 
@@ -81,7 +81,7 @@ def test_paths_match_hand_computation(tiny: TinyModel, model: KrakenModel) -> No
 def test_fusion_and_variants_match_hand_means(tiny: TinyModel, model: KrakenModel) -> None:
     cohort = _cohort()
     z = {f: hand_encode(tiny, f, cohort.read(f)) for f in (FC, SC)}
-    opts = RunOptions(outputs=("all", "encoded"), fusion=True, fusion_noself=True, chunk_size=2)
+    opts = PredictOptions(outputs=("all", "encoded"), fusion=True, fusion_noself=True, chunk_size=2)
     plan = model.plan(cohort, opts)
     assert plan.sources == [FC, SC, "fusion", "fusion.noself"]
     parts: dict = {}
@@ -101,7 +101,7 @@ def test_fusion_and_variants_match_hand_means(tiny: TinyModel, model: KrakenMode
 
 def test_fusion_norm(tiny: TinyModel, model: KrakenModel) -> None:
     cohort = _cohort()
-    opts = RunOptions(outputs=("encoded",), fusion=True, fusion_norm=True, only_fusion=True)
+    opts = PredictOptions(outputs=("encoded",), fusion=True, fusion_norm=True, only_fusion=True)
     plan = model.plan(cohort, opts)
     assert plan.sources == ["fusion"]
     (_, chunk), = list(model.iter_predictions(cohort, plan, opts))
@@ -114,14 +114,14 @@ def test_fusion_norm(tiny: TinyModel, model: KrakenModel) -> None:
 def test_exclusion_with_nothing_left_is_refused_before_compute(model: KrakenModel, fusion_kw: dict) -> None:
     cohort = _cohort(flavors=(FC,))
     with pytest.raises(FlavorError, match="no flavor left"):
-        model.plan(cohort, RunOptions(fusion=True, **fusion_kw))
+        model.plan(cohort, PredictOptions(fusion=True, **fusion_kw))
 
 
 def test_chunk_size_does_not_change_results(model: KrakenModel) -> None:
     cohort = _cohort(n=7)
     res = {}
     for cs in (1, 3, 1000):
-        opts = RunOptions(outputs=("all", "encoded"), fusion=True, fusion_noself=True, chunk_size=cs)
+        opts = PredictOptions(outputs=("all", "encoded"), fusion=True, fusion_noself=True, chunk_size=cs)
         plan = model.plan(cohort, opts)
         starts, parts = [], {}
         for start, chunk in model.iter_predictions(cohort, plan, opts):
@@ -150,7 +150,7 @@ def test_progress_is_reported(model: KrakenModel) -> None:
             calls.append(("done",))
 
     cohort = _cohort(n=5)
-    opts = RunOptions(chunk_size=2)
+    opts = PredictOptions(chunk_size=2)
     list(model.iter_predictions(cohort, model.plan(cohort, opts), opts, Rec()))
     assert calls == [("start", 5), ("advance", 2), ("advance", 2), ("advance", 1), ("done",)]
 
@@ -176,20 +176,20 @@ def test_latent_input_is_decoded_as_given(tiny: TinyModel, model: KrakenModel) -
 def test_plan_errors(model: KrakenModel) -> None:
     other = align_sources([ArraySource(resolve_flavor("FCpcorr_fs86_hpf"), np.zeros((2, 3655)), file="p.mat")])
     with pytest.raises(FlavorError, match="FCpcorr_fs86_hpf is not in the checkpoint") as ei:
-        model.plan(other, RunOptions())
+        model.plan(other, PredictOptions())
     assert ei.value.hint
     with pytest.raises(FlavorError, match="not a flavor of the checkpoint"):
-        model.plan(_cohort(), RunOptions(outputs=("SCsdstream_fs86_volnorm",)))
+        model.plan(_cohort(), PredictOptions(outputs=("SCsdstream_fs86_volnorm",)))
     z = align_sources([ArraySource(resolve_flavor("encoded"), np.zeros((2, 4)), file="z.mat")])
     with pytest.raises(FlavorError, match="connectome inputs"):
-        model.plan(z, RunOptions(fusion=True))
+        model.plan(z, PredictOptions(fusion=True))
     with pytest.raises(FlavorError, match="fusionFC selects no input"):
-        model.plan(_cohort(flavors=(SC,)), RunOptions(fusion=True, fusion_include={"fusionFC": ["FC"]}))
+        model.plan(_cohort(flavors=(SC,)), PredictOptions(fusion=True, fusion_include={"fusionFC": ["FC"]}))
 
 
 def test_plan_matches_inputs_by_canonical_name(model: KrakenModel) -> None:
     cohort = align_sources([ArraySource(resolve_flavor("fs86_hpf_FCcov"), np.zeros((2, 3655)), file="x.mat")])
-    plan = model.plan(cohort, RunOptions(outputs=("all",)))
+    plan = model.plan(cohort, PredictOptions(outputs=("all",)))
     assert plan.model_index == {FC: 0}
     assert plan.outputs == [FC, SC]
 
@@ -219,7 +219,7 @@ def test_missing_transform_for_one_flavor(tmp_path: Path, tiny: TinyModel) -> No
     f = save_transforms(tmp_path / "fc_only.npy", {FC: tiny.transforms[FC]})
     m = load_model(tiny.checkpoint, [f], device="cpu")
     with pytest.raises(TransformError, match=f"no input transform for flavor {SC}"):
-        m.plan(_cohort(), RunOptions())
+        m.plan(_cohort(), PredictOptions())
 
 
 def test_device() -> None:

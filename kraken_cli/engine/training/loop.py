@@ -78,6 +78,16 @@ class TrainResult:
     files: dict[str, Path] = field(default_factory=dict)
     last_display: DisplayEvent | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report of ``kraken train --json``: flavors, paths, epochs, timing, files, validation."""
+        d: dict[str, Any] = {
+            "flavors": self.flavors, "paths": len(self.path_names), "epochs": self.completed_epochs,
+            "seconds": round(self.train_seconds, 2), "seconds_per_epoch": round(self.seconds_per_epoch, 4),
+            "checkpoints": [str(c) for c in self.checkpoints], "files": {k: str(v) for k, v in self.files.items()}}
+        if self.last_display is not None:
+            d["validation"] = {k: self.last_display.mean(k) for k in self.last_display.metrics}
+        return d
+
 
 def train(cohort_arrays: Mapping[str, npt.NDArray[np.floating]], config: TrainConfig, *,
           subjects: Sequence[str] | None = None,

@@ -32,7 +32,7 @@ def _root(
 
 
 def _register() -> None:
-    from . import adapt, describe, example, fetch, merge, run, train  # noqa: F401  (each adds its command)
+    from . import adapt, connectivity, describe, example, fetch, merge, run, train  # noqa: F401  (each adds its command)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -71,17 +71,20 @@ class ConnectivityConfig(BaseModel):
         from ..io.subjects import SPLIT_NAMES
         from ..io.writers import resolve_format
 
-        given = self.model_fields_set
+        defaults = {k: f.default for k, f in type(self).model_fields.items()}
+
+        def changed(names: Sequence[str]) -> list[str]:
+            return [_OPTION[k] for k in names if getattr(self, k) != defaults[k]]
+
         if not self.output and not self.output_mean:
             raise ValueError("give -o FILE and/or --output-mean FILE")
         regularized = self.measure in ("pcorr", "precision")
         if not regularized:
-            bad = [_OPTION[k] for k in (*_SEARCH_ONLY, "lambda_value", "lambda_round", "keep_unnormalized")
-                   if k in given and getattr(self, k) not in (None, False)]
+            bad = changed((*_SEARCH_ONLY, "lambda_value", "lambda_round", "keep_unnormalized"))
             if bad:
                 raise ValueError(f"{', '.join(bad)} only apply to --measure pcorr or precision")
         if self.lambda_value is not None:
-            bad = [_OPTION[k] for k in _SEARCH_ONLY if k in given and getattr(self, k) not in (None, False)]
+            bad = changed(_SEARCH_ONLY)
             if bad:
                 raise ValueError(f"--lambda skips the search: {', '.join(bad)} cannot be used with it")
         lo, hi = self.lambda_range
@@ -175,7 +178,7 @@ def _chunks(subjects: list[Subject], idx: Sequence[int], n_regions: int, cfg: Co
             x = read_block(part, n_regions, force_symmetry=cfg.force_symmetry)
             if cfg.force_symmetry:
                 x = reg.symmetrize(x)
-            if not cfg.keep_unnormalized or cfg.measure == "corr":
+            if cfg.measure == "corr" or (cfg.measure != "cov" and not cfg.keep_unnormalized):
                 _check_diagonal(x, part)
                 x = reg.normalize_to_correlation(x)
             yield start, x

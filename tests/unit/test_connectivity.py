@@ -126,11 +126,11 @@ def test_timeseries_covariance_and_scaled_covariance_give_the_same_pcorr(tmp_pat
 
 
 def test_chunking_and_cache_do_not_change_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kraken_cli.engine.connectivity import pipeline
+    from kraken_cli.engine.connectivity import passes
 
     ts = _write_ts(tmp_path / "ts.mat", _series(7, 12, 9), [f"s{i}" for i in range(7)])
     a = run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "a.mat")))
-    monkeypatch.setattr(pipeline, "EIGEN_CACHE_BYTES", 0)
+    monkeypatch.setattr(passes, "EIGEN_CACHE_BYTES", 0)
     b = run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "b.mat"), chunk_size=2))
     assert a.lam_raw == b.lam_raw
     np.testing.assert_allclose(np.array(a.search), np.array(b.search), rtol=1e-12)
@@ -199,3 +199,26 @@ def test_released_target_name_resolves_through_the_cache(tmp_path: Path, monkeyp
     monkeypatch.setattr(registry, "verify_file", lambda entry, path: True)
     assert resolve_target("FCpcorr_shen268_hpf", str(tmp_path)) == str(tmp_path / name)
     assert resolve_target("shen268", str(tmp_path)) == str(tmp_path / name)
+
+
+def test_large_outputs_go_through_a_scratch_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kraken_cli.engine.connectivity import pipeline
+
+    ts = _write_ts(tmp_path / "ts.mat", _series(4, 15, 5), [f"s{i}" for i in range(4)])
+    run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "a.mat")))
+    monkeypatch.setattr(pipeline, "OUTPUT_MEMORY_BYTES", 0)
+    out = tmp_path / "out"
+    run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(out / "b.mat")))
+    np.testing.assert_array_equal(_load_c(tmp_path / "a.mat"), _load_c(out / "b.mat"))
+    assert [p.name for p in out.iterdir()] == ["b.mat"]  # the scratch folder is gone
+
+
+def test_v5_size_limit_is_checked_before_compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kraken_cli.engine.errors import OutputError
+    from kraken_cli.engine.io import writers
+
+    ts = _write_ts(tmp_path / "ts.mat", _series(4, 15, 5), [f"s{i}" for i in range(4)])
+    monkeypatch.setattr(writers, "MAT5_LIMIT_BYTES", 100)
+    with pytest.raises(OutputError, match="2 GB limit"):
+        run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "a.mat")))
+    run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "a.npz")))

@@ -6,12 +6,12 @@ The steps of UPSTREAM 13 in order: read and validate each subject (time series b
 build or read the target, search lambda (or take ``lambda_value``), then write
 ``inv(X + lam * trace(X)/n * I)`` as precision or partial correlation, and the mean (``output_mean``).
 
-Memory: subjects are processed in chunks of ``chunk_size``; the per-subject search terms (O(R^2) each)
-are kept between grid loops while they fit in :data:`EIGEN_CACHE_BYTES`, else recomputed per loop.
+Memory: see :mod:`.passes`; written matrices above :data:`OUTPUT_MEMORY_BYTES` go to a scratch file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..errors import InputDataError, SpecError
 from ..progress import NULL_PROGRESS, Progress
 from . import regularize as reg
-from .inputs import F64, Subject, load_matrix, open_inputs, read_block
+from ._parallel import single_threaded_blas, split_map
+from .inputs import F64, Subject, load_matrix, open_inputs
+from .passes import LambdaSearch, RunningMean, prepared_chunks
 
 log = logging.getLogger(__name__)
 
-#: Bytes of per-subject search terms kept in memory between the grid loops (else recomputed).
-EIGEN_CACHE_BYTES = 1 << 30
+#: Written matrices larger than this go to a scratch file beside the output instead of memory.
+OUTPUT_MEMORY_BYTES = 1 << 30
 CONNTYPES = {"cov": "covariance", "corr": "correlation", "pcorr": "partialcorr", "precision": "precision"}
 _SEARCH_ONLY = ("target", "lambda_range", "lambda_grid", "lambda_loops", "search_csv",
                 "search_figure")
@@ -168,120 +170,6 @@ def _select(subjects: list[Subject], cfg: ConnectivityConfig) -> tuple[list[int]
     return search, pick(cfg.output_split or cfg.split or "all")
 
 
-def _chunks(subjects: list[Subject], idx: Sequence[int], n_regions: int, cfg: ConnectivityConfig,
-            progress: Progress, label: str) -> Iterator[tuple[int, F64]]:
-    """(start, prepared matrices) chunk by chunk: symmetrised and normalised as configured."""
-    progress.start(label, total=len(idx))
-    try:
-        for start in range(0, len(idx), cfg.chunk_size):
-            part = [subjects[i] for i in idx[start:start + cfg.chunk_size]]
-            x = read_block(part, n_regions, force_symmetry=cfg.force_symmetry)
-            if cfg.force_symmetry:
-                x = reg.symmetrize(x)
-            if cfg.measure == "corr" or (cfg.measure != "cov" and not cfg.keep_unnormalized):
-                _check_diagonal(x, part)
-                x = reg.normalize_to_correlation(x)
-            yield start, x
-            progress.advance(len(part))
-    finally:
-        progress.done()
-
-
-def _check_diagonal(x: F64, part: Sequence[Subject]) -> None:
-    d = np.diagonal(x, axis1=-2, axis2=-1)
-    bad = np.flatnonzero(np.any(d < -reg.DIAG_EPS, axis=1))
-    if bad.size:
-        raise InputDataError(f"{part[int(bad[0])].where}: negative diagonal values, so not a covariance",
-                             hint="give covariance or correlation matrices (or time series)")
-
-
-class _Mean:
-    """Arithmetic or geometric (expm of the mean logm) mean of matrices, accumulated chunk by chunk."""
-
-    def __init__(self, geometric: bool, what: str) -> None:
-        self.geometric, self.what = geometric, what
-        self.total: F64 | None = None
-        self.n = 0
-
-    def add(self, mats: F64, part: Sequence[Subject]) -> None:
-        if self.geometric:
-            low = reg.min_sym_eigenvalue(mats)
-            bad = np.flatnonzero(low <= 0)
-            if bad.size:
-                raise InputDataError(f"{part[int(bad[0])].where}: the {self.what} is not positive definite, so "
-                                     "it has no matrix logarithm for the geometric mean",
-                                     hint="drop --geometric-mean, or exclude subjects with singular matrices")
-            mats = reg.sym_logm(mats)
-        s = mats.sum(axis=0)
-        self.total = s if self.total is None else self.total + s
-        self.n += mats.shape[0]
-
-    def result(self) -> F64:
-        assert self.total is not None and self.n > 0
-        m = self.total / self.n
-        return reg.sym_expm(m) if self.geometric else m
-
-
-# ------------------------------------------------------------------------------------ search
-
-
-class _Search:
-    """The lambda search over the search subjects, with the per-subject terms cached when they fit."""
-
-    def __init__(self, subjects: list[Subject], idx: list[int], n_regions: int, cfg: ConnectivityConfig,
-                 progress: Progress) -> None:
-        self.subjects, self.idx, self.r, self.cfg, self.progress = subjects, idx, n_regions, cfg, progress
-        per_subject = (n_regions * n_regions + 2 * n_regions) * 8
-        self.cache_ok = per_subject * len(idx) <= EIGEN_CACHE_BYTES
-        self.eig: list[tuple[F64, F64]] = []
-        self.terms: list[reg.SearchTerms] = []
-
-    def _eigen(self, label: str) -> Iterator[tuple[int, F64, F64]]:
-        if self.eig:
-            for start, (e, v) in zip(range(0, len(self.idx), self.cfg.chunk_size), self.eig):
-                yield start, e, v
-            return
-        for start, x in _chunks(self.subjects, self.idx, self.r, self.cfg, self.progress, label):
-            e, v = reg.eigh(x)
-            if self.cache_ok:
-                self.eig.append((e, v))
-            yield start, e, v
-
-    def mean_target(self) -> F64:
-        """Mean (arithmetic or geometric) of the unregularized eigen-mode inverses."""
-        mean = _Mean(self.cfg.geometric_mean, "unregularized inverse")
-        for start, e, v in self._eigen("Target: mean unregularized inverse"):
-            part = [self.subjects[i] for i in self.idx[start:start + e.shape[0]]]
-            mean.add(reg.eig_inverse(e, v, 0.0), part)
-        return mean.result()
-
-    def _all_terms(self, target: F64, label: str) -> Iterator[reg.SearchTerms]:
-        if self.terms:
-            yield from self.terms
-            return
-        for _, e, v in self._eigen(label):
-            t = reg.search_terms(e, v, target)
-            if self.cache_ok:
-                self.terms.append(t)
-            yield t
-        self.eig = []  # the terms replace the eigenvectors (same size)
-
-    def run(self, target: F64) -> reg.SearchResult:
-        cfg = self.cfg
-        loop = [0]
-
-        def objective(grid: F64) -> F64:
-            total = np.zeros(len(grid))
-            label = f"Lambda search, loop {loop[0] + 1} of {cfg.lambda_loops}"
-            for t in self._all_terms(target, label):
-                total += reg.search_errors(t, target, grid).sum(axis=0)
-            loop[0] += 1
-            return total / len(self.idx)
-
-        lo, hi = cfg.lambda_range
-        return reg.grid_search(objective, lo, hi, cfg.lambda_grid, cfg.lambda_loops)
-
-
 # ------------------------------------------------------------------------------------ main
 
 
@@ -292,28 +180,57 @@ def _first_regions(subjects: list[Subject], cfg: ConnectivityConfig) -> int:
 
 
 def _apply(subjects: list[Subject], idx: list[int], r: int, cfg: ConnectivityConfig, lam: float | None,
-           progress: Progress) -> tuple[F64, F64 | None]:
-    """The written matrices ``(n, R, R)`` and their mean (when ``output_mean`` is asked)."""
-    out = np.empty((len(idx), r, r))
-    mean = _Mean(cfg.geometric_mean, CONNTYPES[cfg.measure]) if cfg.output_mean else None
+           progress: Progress, out: F64 | None) -> F64 | None:
+    """Fill ``out`` ``(n, R, R)`` (when given) and return the mean (when ``output_mean`` is asked)."""
+    mean = RunningMean(cfg.geometric_mean, CONNTYPES[cfg.measure]) if cfg.output_mean else None
     label = "Computing " + CONNTYPES[cfg.measure] + (f" (λ = {lam:g})" if lam is not None else "")
-    for start, x in _chunks(subjects, idx, r, cfg, progress, label):
+    for start, x in prepared_chunks(subjects, idx, r, cfg, progress, label):
         part = [subjects[i] for i in idx[start:start + x.shape[0]]]
         if lam is not None:
             def singular(i: int, part: Sequence[Subject] = part) -> None:
                 raise InputDataError(f"{part[i].where}: the regularized matrix cannot be inverted",
                                      hint="use a larger --lambda or drop --keep-unnormalized")
-            x = reg.apply_lambda(x, lam, singular)
+            x = split_map(lambda off, xx: reg.apply_lambda(xx, lam, lambda i: singular(i + off)), x)
             if cfg.measure == "pcorr":
                 x = reg.precision_to_partial_correlation(x)
         if not np.all(np.isfinite(x)):
             bad = int(np.flatnonzero(~np.isfinite(x).reshape(x.shape[0], -1).all(axis=1))[0])
             raise InputDataError(f"{part[bad].where}: the {CONNTYPES[cfg.measure]} holds NaN or Inf",
                                  hint="a region may have zero variance; check the input")
-        out[start:start + x.shape[0]] = x
+        if out is not None:
+            out[start:start + x.shape[0]] = x
         if mean is not None:
             mean.add(x, part)
-    return out, (mean.result() if mean is not None else None)
+    return mean.result() if mean is not None else None
+
+
+@contextlib.contextmanager
+def _output_buffer(cfg: ConnectivityConfig, n: int, r: int) -> Iterator[F64 | None]:
+    """Where the written matrices go: memory, or a scratch file beside ``-o`` above :data:`OUTPUT_MEMORY_BYTES`."""
+    if not cfg.output:
+        yield None
+        return
+    if n * r * r * 8 <= OUTPUT_MEMORY_BYTES:
+        yield np.empty((n, r, r))
+        return
+    import shutil
+
+    from ..io._atomic import scratch_dir
+
+    folder = scratch_dir(cfg.output)
+    try:
+        yield np.lib.format.open_memmap(folder / "C.npy", mode="w+", dtype=np.float64, shape=(n, r, r))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_size(cfg: ConnectivityConfig, n: int, r: int) -> None:
+    from ..errors import OutputError
+    from ..io.writers import MAT5_LIMIT_BYTES, resolve_format
+
+    if cfg.output and resolve_format(cfg.fmt, cfg.output) == "mat" and n * r * r * 8 > MAT5_LIMIT_BYTES:
+        raise OutputError(f"{cfg.output} would hold {n * r * r * 8 / 2**30:.1f} GB, above MATLAB v5's 2 GB limit",
+                          hint="use --format mat73 or an .npz output")
 
 
 def _lambda(subjects: list[Subject], search_idx: list[int], r: int, cfg: ConnectivityConfig,
@@ -323,7 +240,7 @@ def _lambda(subjects: list[Subject], search_idx: list[int], r: int, cfg: Connect
     if cfg.lambda_value is not None:
         result.lam_raw = float(cfg.lambda_value)
         return reg.round_lambda(cfg.lambda_value, cfg.lambda_round), None
-    search = _Search(subjects, search_idx, r, cfg, progress)
+    search = LambdaSearch(subjects, search_idx, r, cfg, progress)
     if cfg.target:
         target = read_target(resolve_target(cfg.target, cfg.cache_dir))
         if target.matrix.shape[0] != r:
@@ -349,6 +266,11 @@ def run_connectivity(cfg: ConnectivityConfig, progress: Progress = NULL_PROGRESS
         Bad inputs or targets (named by file and subject), missing released targets, unwritable
         outputs; nothing is written then.
     """
+    with single_threaded_blas():
+        return _run(cfg, progress)
+
+
+def _run(cfg: ConnectivityConfig, progress: Progress) -> ConnectivityResult:
     from ..io.writers import resolve_format
     from .files import ResultData, plot_search, resolve_target, write_result, write_search_csv
 
@@ -358,6 +280,7 @@ def run_connectivity(cfg: ConnectivityConfig, progress: Progress = NULL_PROGRESS
     subjects = open_inputs(cfg.inputs, kind=cfg.input_kind)
     search_idx, out_idx = _select(subjects, cfg)
     r = _first_regions(subjects, cfg)
+    _check_size(cfg, len(out_idx), r)
     result = ConnectivityResult(cfg.measure, CONNTYPES[cfg.measure], r, [subjects[i].subject for i in out_idx],
                                 n_search_subjects=len(search_idx))
     found = None
@@ -366,10 +289,11 @@ def run_connectivity(cfg: ConnectivityConfig, progress: Progress = NULL_PROGRESS
         if cfg.keep_unnormalized and found is not None:
             log.warning("with --keep-unnormalized the search adds λ but the output adds λ·trace(X)/n "
                         "(as the original does)")
-    mats, mean = _apply(subjects, out_idx, r, cfg, result.lam, progress)
-    if cfg.output:
-        data = ResultData(mats, result.subjects, result.conntype, result.lam, result.lam_raw)
-        result.files.append(write_result(cfg.output, resolve_format(cfg.fmt, cfg.output), data))
+    with _output_buffer(cfg, len(out_idx), r) as mats:
+        mean = _apply(subjects, out_idx, r, cfg, result.lam, progress, mats)
+        if cfg.output and mats is not None:
+            data = ResultData(mats, result.subjects, result.conntype, result.lam, result.lam_raw)
+            result.files.append(write_result(cfg.output, resolve_format(cfg.fmt, cfg.output), data))
     if cfg.output_mean and mean is not None:
         data = ResultData(mean, result.subjects, result.conntype, result.lam, result.lam_raw)
         result.files.append(write_result(cfg.output_mean, resolve_format(cfg.fmt, cfg.output_mean), data))

@@ -103,9 +103,8 @@ class SearchTerms:
     weights: F64
     vsq: F64
 
-    @property
-    def nbytes(self) -> int:
-        return int(self.evals.nbytes + self.weights.nbytes + self.vsq.nbytes)
+    def as_tuple(self) -> tuple[F64, F64, F64]:
+        return self.evals, self.weights, self.vsq
 
 
 def search_terms(e: F64, v: F64, target: F64) -> SearchTerms:

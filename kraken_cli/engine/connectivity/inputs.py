@@ -27,7 +27,7 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ..connectome import SYMMETRY_RTOL, clean_subject_ids
+from ..connectome import SYMMETRY_RTOL, clean_subject_ids, n_regions_from_edges
 from ..errors import InputDataError
 from .regularize import covariance
 
@@ -62,12 +62,21 @@ def _float(a: npt.NDArray[np.generic], where: str) -> F64:
     return arr.astype(np.float64, copy=False)
 
 
-def _kind_of(shape: tuple[int, ...], kind: Kind, field_name: str | None) -> Literal["timeseries", "matrix"]:
+def _kind_of(shape: tuple[int, ...], kind: Kind, field_name: str | None,
+             where: str = "") -> Literal["timeseries", "matrix"]:
+    """``matrix`` for square arrays, else ``timeseries``; [subjects x edges] rows are refused (no diagonal)."""
     if kind != "auto":
         return kind
     if field_name in TS_FIELDS:
         return "timeseries"
-    return "matrix" if len(shape) == 2 and shape[0] == shape[1] else "timeseries"
+    if len(shape) == 2 and shape[0] == shape[1]:
+        return "matrix"
+    if len(shape) == 2 and 3 < shape[1] and shape[0] < shape[1] and n_regions_from_edges(shape[1]) is not None:
+        raise InputDataError(
+            f"{where}: shape {shape} looks like [subjects x edges] rows; connectivity needs time series or "
+            "square matrices (edge vectors have no diagonal)",
+            hint="give R x R matrices or T x R time series; if this is a time series, add --input-kind timeseries")
+    return "timeseries"
 
 
 # ------------------------------------------------------------------------------------ containers
@@ -149,13 +158,13 @@ def _subjects_from_tree(tree: Any, *, file: str, kind: Kind, cube_axis0: bool) -
     entries = _from_value(tree[name], name, file=file, kind=kind, cube_axis0=cube_axis0)
     if not entries:
         raise InputDataError(f"{file}: field {name!r} is empty", hint="the file holds no subjects")
+    kinds = [_kind_of(shape, kind, name, f"{file}, field {name!r}") if shape is not None
+             else ("timeseries" if name in TS_FIELDS or kind == "timeseries" else "matrix") for shape, _ in entries]
     ids = _ids(tree, len(entries), file)
     if ids is None:
         ids = [str(i + 1) for i in range(len(entries))] if len(entries) > 1 else [_stem_id(file)]
     out = []
-    for sid, (shape, load) in zip(ids, entries):
-        k = _kind_of(shape or (0, 1), kind, name) if shape is not None else ("timeseries" if name in TS_FIELDS
-                                                                             or kind == "timeseries" else "matrix")
+    for sid, k, (_, load) in zip(ids, kinds, entries):
         out.append(Subject(sid, file, k, load))
     return out
 
@@ -231,16 +240,20 @@ def _file_subjects(path: Path, *, kind: Kind, subject: str | None) -> list[Subje
     k = _sniff(path)
     if k == "text":
         arr, header = read_text_array(path)
-        sk = "timeseries" if header and kind == "auto" else _kind_of(arr.shape, kind, None)
+        sk = "timeseries" if header and kind == "auto" else _kind_of(arr.shape, kind, None, file)
         return [Subject(subject or _stem_id(file), file, sk, lambda: arr)]
     if k == "npy":
         from ..io._numpy import load_npy
 
+        from ..io._numpy import NpyFileArray
+
         arr = load_npy(path, where=file)
         if arr.ndim == 2:
-            return [Subject(subject or _stem_id(file), file, _kind_of(arr.shape, kind, None),
-                            lambda: np.asarray(arr))]
-        return _subjects_from_tree({"data": arr}, file=file, kind=kind, cube_axis0=True)
+            return [Subject(subject or _stem_id(file), file, _kind_of(arr.shape, kind, None, file),
+                            lambda: np.array(arr))]
+        # plain file reads per subject: a long-lived memory map would count every page read in RSS
+        return _subjects_from_tree({"data": NpyFileArray(arr, path, where=file)}, file=file, kind=kind,
+                                   cube_axis0=True)
     if k == "npz":
         from ..io._numpy import _npz_tree
 

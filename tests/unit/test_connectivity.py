@@ -234,3 +234,27 @@ def test_edge_rows_are_refused_not_read_as_a_time_series(tmp_path: Path) -> None
     r = run_connectivity(ConnectivityConfig.build(inputs=(str(tmp_path / "ts.mat"),), measure="cov",
                                                   input_kind="timeseries", output=str(tmp_path / "o.mat")))
     assert r.n_regions == 10
+
+
+def test_geometric_mean_target_and_output_mean(tmp_path: Path) -> None:
+    import scipy.linalg
+
+    series = _series(3, 40, 5)
+    ts = _write_ts(tmp_path / "ts.mat", series, ["a", "b", "c"])
+    r = run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), measure="precision", lambda_value=0.0,
+                                                  geometric_mean=True, output_mean=str(tmp_path / "m.mat")))
+    assert r.lam == 0.0
+    prec = [np.linalg.inv(np.corrcoef(s, rowvar=False)) for s in series]
+    want = scipy.linalg.expm(np.mean([scipy.linalg.logm(p).real for p in prec], axis=0))
+    np.testing.assert_allclose(scipy.io.loadmat(tmp_path / "m.mat")["C"], want, rtol=1e-9)
+    g = run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), geometric_mean=True,
+                                                  output=str(tmp_path / "g.mat")))
+    assert g.target_source is not None and g.target_source.startswith("geometric mean")
+
+
+def test_geometric_mean_of_singular_inverses_is_an_error(tmp_path: Path) -> None:
+    ts = _write_ts(tmp_path / "ts.mat", _series(3, 4, 8), ["a", "b", "c"])  # 4 time points, 8 regions
+    with pytest.raises(InputDataError, match="not positive definite"):
+        run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), geometric_mean=True,
+                                                  output=str(tmp_path / "g.mat")))
+    assert not (tmp_path / "g.mat").exists()

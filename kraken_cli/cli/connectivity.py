@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from . import _complete
 from ._console import out, print_json, print_path
 from ._errors import reporting_errors, setup_logging
 from ._options import CacheDirOpt, FormatOpt, JsonOpt, QuietOpt, SplitFileOpt, SplitOpt, VerboseOpt
@@ -33,7 +34,7 @@ def connectivity_command(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write: C (an N x 1 cell of R x R matrices), lambda, lambda_raw, conntype, subjects.")] = None,
     measure: Annotated[Measure, typer.Option("--measure", help="What to compute: cov, corr (Pearson), pcorr (regularized partial correlation, the paper's FCpcorr) or precision.")] = Measure.pcorr,
     input_kind: Annotated[InputKind, typer.Option("--input-kind", help="What the inputs hold; auto: square arrays are matrices, others T x R time series.")] = InputKind.auto,
-    target: Annotated[Optional[str], typer.Option("--target", metavar="FILE|NAME|ATLAS", help="Target precision matrix for the lambda search: a file (C or FC), a registry name, or fs86/shen268/coco439 for the released HCP-YA target. Default: the mean unregularized inverse of the search subjects.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", metavar="FILE|NAME|ATLAS", help="Target precision matrix for the lambda search: a file (C or FC), a registry name, or fs86/shen268/coco439 for the released HCP-YA target. Default: the mean unregularized inverse of the search subjects.", autocompletion=_complete.complete_regtarget)] = None,
     geometric_mean: Annotated[bool, typer.Option("--geometric-mean", help="Geometric (expm of mean logm) instead of arithmetic means, for the target and --output-mean.")] = False,
     keep_unnormalized: Annotated[bool, typer.Option("--keep-unnormalized", help="Do not normalise inputs to correlation first (the search then adds λ, the output λ·trace/n).")] = False,
     force_symmetry: Annotated[bool, typer.Option("--force-symmetry", help="Use (A + A^T) / 2 instead of refusing asymmetric matrices.")] = False,

@@ -98,3 +98,12 @@ def test_contradicting_options_are_usage_errors(tmp_path: Path) -> None:
                               "--search-csv", str(tmp_path / "s.csv")])
     assert res.exit_code == 2
     assert "--search-csv" in res.stderr and not (tmp_path / "o.mat").exists()
+
+
+def test_target_completion_offers_atlases_and_released_targets() -> None:
+    from kraken_cli.cli._complete import complete_regtarget
+    from kraken_cli.engine.connectivity.files import REGTARGET_ATLASES
+
+    assert complete_regtarget("sh") == ["shen268"]
+    assert "kraken_regtarget_FCpcorr_fs86_hpf_HCPYA710train.mat" in complete_regtarget("kraken_regtarget")
+    assert set(REGTARGET_ATLASES) <= set(complete_regtarget(""))

@@ -258,3 +258,39 @@ def test_geometric_mean_of_singular_inverses_is_an_error(tmp_path: Path) -> None
         run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), geometric_mean=True,
                                                   output=str(tmp_path / "g.mat")))
     assert not (tmp_path / "g.mat").exists()
+
+
+def test_v73_cell_and_per_subject_mat_files_give_the_same_result(tmp_path: Path) -> None:
+    from kraken_cli.engine.io import Mat73Writer
+
+    series = _series(3, 30, 6)
+    ids = ["a", "b", "c"]
+    v5 = _write_ts(tmp_path / "ts.mat", series, ids)
+    with Mat73Writer(tmp_path / "ts73.mat") as w:
+        w.write("ts", list(series))
+        w.write("subjects", ids)
+    folder = tmp_path / "per"
+    folder.mkdir()
+    for s, x in zip(ids, series):
+        scipy.io.savemat(folder / f"sub-{s}_cov.mat", {"C": np.cov(x, rowvar=False)})
+    outs = []
+    for k, inp in enumerate((str(v5), str(tmp_path / "ts73.mat"), str(folder / "sub-*_cov.mat"))):
+        r = run_connectivity(ConnectivityConfig.build(inputs=(inp,), lambda_value=0.1,
+                                                      output=str(tmp_path / f"o{k}.mat")))
+        assert r.subjects == ids
+        outs.append(_load_c(tmp_path / f"o{k}.mat"))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12)
+    np.testing.assert_allclose(outs[0], outs[2], rtol=1e-10)
+
+
+def test_matlab_rrs_and_srr_arrays(tmp_path: Path) -> None:
+    covs = np.stack([np.cov(s, rowvar=False) for s in _series(4, 30, 6)])
+    scipy.io.savemat(tmp_path / "rrs.mat", {"C": np.moveaxis(covs, 0, -1)})  # MATLAB [R x R x S]
+    scipy.io.savemat(tmp_path / "srr.mat", {"FC": covs})
+    a = run_connectivity(ConnectivityConfig.build(inputs=(str(tmp_path / "rrs.mat"),), measure="corr",
+                                                  output=str(tmp_path / "a.mat")))
+    run_connectivity(ConnectivityConfig.build(inputs=(str(tmp_path / "srr.mat"),), measure="corr",
+                                              output=str(tmp_path / "b.mat")))
+    assert a.subjects == ["1", "2", "3", "4"]
+    np.testing.assert_allclose(_load_c(tmp_path / "a.mat"), _load_c(tmp_path / "b.mat"), rtol=1e-12)
+    np.testing.assert_allclose(_load_c(tmp_path / "a.mat")[0], reg.normalize_to_correlation(covs[:1])[0], rtol=1e-12)

@@ -294,3 +294,14 @@ def test_matlab_rrs_and_srr_arrays(tmp_path: Path) -> None:
     assert a.subjects == ["1", "2", "3", "4"]
     np.testing.assert_allclose(_load_c(tmp_path / "a.mat"), _load_c(tmp_path / "b.mat"), rtol=1e-12)
     np.testing.assert_allclose(_load_c(tmp_path / "a.mat")[0], reg.normalize_to_correlation(covs[:1])[0], rtol=1e-12)
+
+
+def test_optimum_on_the_range_edge_is_reported(tmp_path: Path) -> None:
+    from ..helpers import LogRecorder
+
+    ts = _write_ts(tmp_path / "ts.mat", _series(3, 30, 5), ["a", "b", "c"])
+    with LogRecorder() as rec:
+        r = run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), lambda_range=(0.0, 1e-3),
+                                                      output=str(tmp_path / "o.mat")))
+    assert r.lam_raw == 1e-3
+    assert any("edge of --lambda-range" in m for m in rec.messages())

@@ -216,6 +216,8 @@ def plot_search(file: str, lambdas: F64, errors: F64, best: float, *, applied: f
     ax.set_xlabel("λ (regularization)", fontsize=11)
     ax.set_ylabel("mean ‖triu(P(λ)) − triu(target)‖₂", fontsize=11)
     ax.set_title(f"Lambda search over {n_subjects} subjects\ntarget: {Path(target).name}", fontsize=11)
+    if float(np.min(errors)) > 0 and float(np.max(errors)) / float(np.min(errors)) > 10:
+        ax.set_yscale("log")  # an unregularized (lambda 0) error far above the rest would flatten the curve
     ax.tick_params(labelsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=9)

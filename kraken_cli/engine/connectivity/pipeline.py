@@ -254,6 +254,10 @@ def _lambda(subjects: list[Subject], search_idx: list[int], r: int, cfg: Connect
         result.target_source = f"{kind} mean of the unregularized inverses of {len(search_idx)} subjects"
     found = search.run(matrix)
     result.lam_raw = found.best
+    lo, hi = cfg.lambda_range
+    if hi > lo and (found.best == hi or (found.best == lo and lo > 0)):
+        log.warning("the best lambda %g lies on the edge of --lambda-range %g %g; a wider range may fit the "
+                    "target better", found.best, lo, hi)
     return reg.round_lambda(found.best, cfg.lambda_round), found
 
 

@@ -305,3 +305,13 @@ def test_optimum_on_the_range_edge_is_reported(tmp_path: Path) -> None:
                                                       output=str(tmp_path / "o.mat")))
     assert r.lam_raw == 1e-3
     assert any("edge of --lambda-range" in m for m in rec.messages())
+
+
+def test_keep_unnormalized_regularizes_the_covariance_with_lambda_times_mean_eigenvalue(tmp_path: Path) -> None:
+    series = _series(2, 30, 5)
+    ts = _write_ts(tmp_path / "ts.mat", series, ["a", "b"])
+    run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), measure="precision", keep_unnormalized=True,
+                                              lambda_value=0.25, output=str(tmp_path / "o.mat")))
+    cov = np.cov(series[1], rowvar=False)
+    want = np.linalg.inv(cov + 0.25 * np.trace(cov) / 5 * np.eye(5))
+    np.testing.assert_allclose(_load_c(tmp_path / "o.mat")[1], want, rtol=1e-10)

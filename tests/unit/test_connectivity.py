@@ -201,16 +201,40 @@ def test_released_target_name_resolves_through_the_cache(tmp_path: Path, monkeyp
     assert resolve_target("shen268", str(tmp_path)) == str(tmp_path / name)
 
 
-def test_large_outputs_go_through_a_scratch_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kraken_cli.engine.connectivity import pipeline
+def test_streamed_outputs_equal_the_v5_file_and_abort_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import h5py
 
-    ts = _write_ts(tmp_path / "ts.mat", _series(4, 15, 5), [f"s{i}" for i in range(4)])
+    from kraken_cli.engine.connectivity import regularize
+
+    ts = _write_ts(tmp_path / "ts.mat", _series(5, 15, 5), [f"s{i}" for i in range(5)])
     run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(tmp_path / "a.mat")))
-    monkeypatch.setattr(pipeline, "OUTPUT_MEMORY_BYTES", 0)
+    ref = _load_c(tmp_path / "a.mat")
     out = tmp_path / "out"
-    run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(out / "b.mat")))
-    np.testing.assert_array_equal(_load_c(tmp_path / "a.mat"), _load_c(out / "b.mat"))
-    assert [p.name for p in out.iterdir()] == ["b.mat"]  # the scratch folder is gone
+    for name in ("b.npz", "c.h5"):
+        run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), output=str(out / name), chunk_size=2))
+    with np.load(out / "b.npz") as z:
+        np.testing.assert_array_equal(z["C"], ref)
+        assert list(z["subjects"]) == [f"s{i}" for i in range(5)]
+        assert float(z["lambda"]) == float(scipy.io.loadmat(tmp_path / "a.mat")["lambda"][0, 0])
+        assert str(z["conntype"]) == "partialcorr"
+    with h5py.File(out / "c.h5") as h5:
+        np.testing.assert_array_equal(np.asarray(h5["C"]).transpose(2, 1, 0), ref)
+    calls = [0]
+    real = regularize.precision_to_partial_correlation
+
+    def failing(p: np.ndarray) -> np.ndarray:  # the third chunk fails: nothing may be left behind
+        calls[0] += 1
+        if calls[0] == 3:
+            raise InputDataError("boom")
+        return real(p)
+
+    monkeypatch.setattr(regularize, "precision_to_partial_correlation", failing)
+    for name in ("d.npz", "e.h5"):
+        calls[0] = 0
+        with pytest.raises(InputDataError):
+            run_connectivity(ConnectivityConfig.build(inputs=(str(ts),), lambda_value=0.1, output=str(out / name),
+                                                      chunk_size=2))
+    assert sorted(p.name for p in out.iterdir()) == ["b.npz", "c.h5"]
 
 
 def test_v5_size_limit_is_checked_before_compute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,8 @@
   ``--output-mean`` files), a registry name, or an atlas shorthand (``fs86``) / flavor
   (``FCpcorr_fs86_hpf``) resolved through the cache like checkpoints.
 * Results: the original's layout (``C`` an N x 1 cell of R x R matrices, ``lambda``, ``lambda_raw``,
-  ``conntype``, ``subjects``) as MATLAB v5, v7.3 or ``.npz`` (``C`` then ``[N x R x R]``), and the
-  lambda-search table as CSV (``lambda,reg_err``).
+  ``conntype``, ``subjects``) as MATLAB v5, or v7.3 / ``.npz`` with ``C`` an ``[N x R x R]`` array (see
+  :mod:`.sinks` for the streamed ``-o`` files), and the lambda-search table as CSV (``lambda,reg_err``).
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def write_result(file: str, fmt: str, data: ResultData) -> Path:
         from ..io._mat73_write import Mat73Writer
 
         with Mat73Writer(file) as w:
-            w.write("C", mats if mats.ndim == 2 else [m for m in mats])
+            w.write("C", np.asarray(mats))  # [N x R x R] as MATLAB sees it, as the streamed -o files
             w.write("subjects", subjects)
             for k, v in extra.items():
                 w.write(k, v)

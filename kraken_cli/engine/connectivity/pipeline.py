@@ -6,16 +6,15 @@ The steps of UPSTREAM 13 in order: read and validate each subject (time series b
 build or read the target, search lambda (or take ``lambda_value``), then write
 ``inv(X + lam * trace(X)/n * I)`` as precision or partial correlation, and the mean (``output_mean``).
 
-Memory: see :mod:`.passes`; written matrices above :data:`OUTPUT_MEMORY_BYTES` go to a scratch file.
+Memory: see :mod:`.passes` (the search) and :mod:`.sinks` (outputs streamed to npz / v7.3 files).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal, Optional, Sequence
+from typing import Literal, Optional, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,11 +25,10 @@ from . import regularize as reg
 from ._parallel import single_threaded_blas, split_map
 from .inputs import F64, Subject, load_matrix, open_inputs
 from .passes import LambdaSearch, RunningMean, prepared_chunks
+from .sinks import Meta, Sink, open_sink
 
 log = logging.getLogger(__name__)
 
-#: Written matrices larger than this go to a scratch file beside the output instead of memory.
-OUTPUT_MEMORY_BYTES = 1 << 30
 CONNTYPES = {"cov": "covariance", "corr": "correlation", "pcorr": "partialcorr", "precision": "precision"}
 _SEARCH_ONLY = ("target", "lambda_range", "lambda_grid", "lambda_loops", "search_csv",
                 "search_figure")
@@ -180,8 +178,8 @@ def _first_regions(subjects: list[Subject], cfg: ConnectivityConfig) -> int:
 
 
 def _apply(subjects: list[Subject], idx: list[int], r: int, cfg: ConnectivityConfig, lam: float | None,
-           progress: Progress, out: F64 | None) -> F64 | None:
-    """Fill ``out`` ``(n, R, R)`` (when given) and return the mean (when ``output_mean`` is asked)."""
+           progress: Progress, out: Sink | None) -> F64 | None:
+    """Write the matrices to ``out`` (when given) and return their mean (when ``output_mean`` is asked)."""
     mean = RunningMean(cfg.geometric_mean, CONNTYPES[cfg.measure]) if cfg.output_mean else None
     label = "Computing " + CONNTYPES[cfg.measure] + (f" (λ = {lam:g})" if lam is not None else "")
     for start, x in prepared_chunks(subjects, idx, r, cfg, progress, label):
@@ -198,30 +196,10 @@ def _apply(subjects: list[Subject], idx: list[int], r: int, cfg: ConnectivityCon
             raise InputDataError(f"{part[bad].where}: the {CONNTYPES[cfg.measure]} holds NaN or Inf",
                                  hint="a region may have zero variance; check the input")
         if out is not None:
-            out[start:start + x.shape[0]] = x
+            out.write(start, x)
         if mean is not None:
             mean.add(x, part)
     return mean.result() if mean is not None else None
-
-
-@contextlib.contextmanager
-def _output_buffer(cfg: ConnectivityConfig, n: int, r: int) -> Iterator[F64 | None]:
-    """Where the written matrices go: memory, or a scratch file beside ``-o`` above :data:`OUTPUT_MEMORY_BYTES`."""
-    if not cfg.output:
-        yield None
-        return
-    if n * r * r * 8 <= OUTPUT_MEMORY_BYTES:
-        yield np.empty((n, r, r))
-        return
-    import shutil
-
-    from ..io._atomic import scratch_dir
-
-    folder = scratch_dir(cfg.output)
-    try:
-        yield np.lib.format.open_memmap(folder / "C.npy", mode="w+", dtype=np.float64, shape=(n, r, r))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _check_size(cfg: ConnectivityConfig, n: int, r: int) -> None:
@@ -293,11 +271,15 @@ def _run(cfg: ConnectivityConfig, progress: Progress) -> ConnectivityResult:
         if cfg.keep_unnormalized and found is not None:
             log.warning("with --keep-unnormalized the search adds λ but the output adds λ·trace(X)/n "
                         "(as the original does)")
-    with _output_buffer(cfg, len(out_idx), r) as mats:
-        mean = _apply(subjects, out_idx, r, cfg, result.lam, progress, mats)
-        if cfg.output and mats is not None:
-            data = ResultData(mats, result.subjects, result.conntype, result.lam, result.lam_raw)
-            result.files.append(write_result(cfg.output, resolve_format(cfg.fmt, cfg.output), data))
+    sink = open_sink(cfg.output, resolve_format(cfg.fmt, cfg.output), len(out_idx), r) if cfg.output else None
+    try:
+        mean = _apply(subjects, out_idx, r, cfg, result.lam, progress, sink)
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    if sink is not None:
+        result.files.append(sink.close(Meta(result.subjects, result.conntype, result.lam, result.lam_raw)))
     if cfg.output_mean and mean is not None:
         data = ResultData(mean, result.subjects, result.conntype, result.lam, result.lam_raw)
         result.files.append(write_result(cfg.output_mean, resolve_format(cfg.fmt, cfg.output_mean), data))

@@ -82,3 +82,12 @@ def complete_transform_name(incomplete: str) -> list[str]:
 def complete_adapt_mode(incomplete: str) -> list[str]:
     """Domain-adaptation modes (``--adapt mean<TAB>``)."""
     return [m for m in ADAPT_MODES if m.startswith(incomplete)]
+
+
+REGTARGET_ATLASES = ("fs86", "shen268", "coco439")
+
+
+def complete_regtarget(incomplete: str) -> list[str]:
+    """``--target <TAB>``: atlas shorthands and released regularization targets (else file names)."""
+    names = [*REGTARGET_ATLASES, *(n for n, k in _registry() if k == "regtarget")]
+    return [n for n in names if n.startswith(incomplete)]

@@ -33,7 +33,7 @@ def _root(
 
 def _register() -> None:
     """One module per subcommand, each a thin layer over one engine call; registered here, in help order."""
-    from . import adapt, describe, example, fetch, merge, run, train
+    from . import adapt, connectivity, describe, example, fetch, merge, run, train
 
     app.command("run")(run.run_command)
     app.command("train")(train.train_command)
@@ -41,6 +41,7 @@ def _register() -> None:
     app.command("describe")(describe.describe_command)
     app.command("fetch")(fetch.fetch_command)
     app.command("adapt")(adapt.adapt_command)
+    app.command("connectivity")(connectivity.connectivity_command)
     app.command("example")(example.example_command)
 
 

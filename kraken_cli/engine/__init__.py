@@ -8,6 +8,7 @@ Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays ch
     result = model.predict(cohort, fusion=True)
     trained = train(cohort.arrays(), TrainConfig(transformation="pca64", latent_size=32, epochs=300),
                     subjects=cohort.subjects)
+    pcorr = run_connectivity(ConnectivityConfig.build(inputs=("ts/sub-*.tsv",), target="fs86", output="pcorr.mat"))
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
 
 _EXPORTS: dict[str, str] = {
     "Cohort": "connectome",
+    "ConnectivityConfig": "connectivity",
     "Flavor": "flavors",
     "FlavorSpec": "flavors",
     "KrakenError": "errors",
@@ -51,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "make_cohort": "datasets",
     "merge_checkpoints": "merge",
     "read_record": "training",
+    "run_connectivity": "connectivity",
     "train": "training",
     "train_from_inputs": "training",
 }

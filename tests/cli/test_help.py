@@ -31,6 +31,8 @@ KEY_OPTIONS = {
     "adapt": ["-i", "--input", "-c", "--checkpoint", "-t", "--transform", "--mode", "--subjects", "-o", "--output",
               "--device"],
     "example": ["--epochs", "--seed"],
+    "connectivity": ["-o", "--output", "--measure", "--target", "--lambda-range", "--lambda", "--split-file", "--split",
+                     "--output-split", "--output-mean", "--search-csv", "--search-figure", "--format"],
 }
 COMMON = ["-v", "--verbose", "-q", "--quiet", "--json", "--help"]
 

@@ -42,7 +42,7 @@ def loaded_after(args: list[str], **env: str) -> list[str]:
 @pytest.mark.parametrize("args", [
     ["--help"],
     ["--version"],
-    *([cmd, "--help"] for cmd in ("run", "train", "merge", "describe", "fetch", "adapt", "example")),
+    *([cmd, "--help"] for cmd in ("run", "train", "merge", "describe", "fetch", "adapt", "example", "connectivity")),
 ])
 def test_help_does_not_import_torch(args: list[str]) -> None:
     assert loaded_after(args) == []

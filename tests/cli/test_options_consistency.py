@@ -109,7 +109,7 @@ SHARED = sorted(name for name, ps in BY_NAME.items() if len(ps) > 1)
 #: Long names that DESIGN section 3 gives a per-command meaning. Each keeps one short flag; its help
 #: and type may differ. An entry that stops being needed fails ``test_exemptions_are_still_needed``.
 PER_COMMAND_MEANING = {
-    "--output": "where the command writes: a TEMPLATE (run), a PREFIX (train), a FILE (merge, adapt)",
+    "--output": "where the command writes: a TEMPLATE (run), a PREFIX (train), a FILE (merge, adapt, connectivity)",
     "--paths": "train selects the paths to train (SCFC, A->B, ...); describe lists the trained paths",
 }
 
@@ -121,6 +121,8 @@ NO_DEVICE = {
     "describe": "reads checkpoint metadata without building the model",
     "fetch": "downloads files",
     "example": "the offline demo always runs on CPU (kraken_cli.engine.example passes device='cpu')",
+    "connectivity": "float64 LAPACK eigendecompositions and inverses in numpy, batched over subjects, on the CPU "
+                    "(what reproduces the original to 1e-6)",
 }
 #: Values ``--format`` may take: file formats only, never the style of a report (DESIGN 3).
 #: ``bids`` is a file layout too: a BIDS derivatives folder of relmat TSVs and JSON sidecars.
@@ -136,7 +138,7 @@ def _differ(ps: list[Param], what: str) -> dict[str, list[str]]:
 
 
 def test_app_has_the_designed_commands() -> None:
-    assert set(COMMANDS) == {"run", "train", "merge", "describe", "fetch", "adapt", "example"}
+    assert set(COMMANDS) == {"run", "train", "merge", "describe", "fetch", "adapt", "example", "connectivity"}
 
 
 @pytest.mark.parametrize("long_name", [n for n in SHARED if n not in PER_COMMAND_MEANING])

@@ -339,3 +339,22 @@ def test_keep_unnormalized_regularizes_the_covariance_with_lambda_times_mean_eig
     cov = np.cov(series[1], rowvar=False)
     want = np.linalg.inv(cov + 0.25 * np.trace(cov) / 5 * np.eye(5))
     np.testing.assert_allclose(_load_c(tmp_path / "o.mat")[1], want, rtol=1e-10)
+
+
+def test_xcpd_timeseries_tsvs_are_read_by_glob(tmp_path: Path) -> None:
+    """XCP-D's ``*_stat-mean_timeseries.tsv`` (a header row of parcel labels, one row per volume) (issue 16)."""
+    series = _series(3, 40, 6, seed=3)
+    ids = ["01", "02", "03"]
+    for sid, ts in zip(ids, series):
+        folder = tmp_path / "xcp_d" / f"sub-{sid}" / "func"
+        folder.mkdir(parents=True)
+        lines = ["\t".join(f"Parcel{k}" for k in range(6))] + ["\t".join(f"{v:.10g}" for v in row) for row in ts]
+        (folder / f"sub-{sid}_task-rest_space-MNI152NLin2009cAsym_seg-4S156_stat-mean_timeseries.tsv").write_text(
+            "\n".join(lines) + "\n")
+    pattern = str(tmp_path / "xcp_d" / "sub-*" / "func" / "*_stat-mean_timeseries.tsv")
+    result = run_connectivity(ConnectivityConfig.build(inputs=(pattern,), measure="corr",
+                                                       output=str(tmp_path / "fc.mat")))
+    assert result.subjects == ids
+    c = scipy.io.loadmat(tmp_path / "fc.mat")["C"]
+    for k, ts in enumerate(series):
+        np.testing.assert_allclose(c[k, 0], np.corrcoef(ts, rowvar=False), atol=1e-7)

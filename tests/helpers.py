@@ -118,8 +118,8 @@ def make_tiny_model(tmp_path: Path, flavors: Sequence[str] = (FC, SC), latent: i
 
     from kraken_cli.engine.checkpoint import checkpoint_dict, save_checkpoint
     from kraken_cli.engine.model import Krakencoder, ModelConfig
-    from kraken_cli.engine.transform_files import save_transforms
     from kraken_cli.engine.transforms import make_transform
+    from kraken_cli.engine.transforms.files import save_transforms
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     train: dict[str, npt.NDArray[np.float64]] = {}

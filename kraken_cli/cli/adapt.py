@@ -55,7 +55,7 @@ def adapt_command(
     """
     setup_logging(verbose, quiet)
     with reporting_errors(as_json=as_json):
-        from kraken_cli.engine.adapter import AdaptConfig, fit_adapter
+        from kraken_cli.engine.pipelines.adapt import AdaptConfig, fit_adapter
 
         result = fit_adapter(AdaptConfig(
             inputs=tuple(inputs), output=str(output), mode=mode, checkpoints=tuple(checkpoint),

@@ -98,11 +98,11 @@ def run_command(
     """
     setup_logging(verbose, quiet)
     with reporting_errors(as_json=as_json, interrupted=_INTERRUPTED):
-        from kraken_cli.engine.run import run
+        from kraken_cli.engine.pipelines.predict import predict
 
         from ._progress import make_progress
 
-        result = run(_run_config(ctx.params), progress=make_progress(quiet, as_json))
+        result = predict(_run_config(ctx.params), progress=make_progress(quiet, as_json))
     _show(result, quiet=quiet, as_json=as_json)
 
 
@@ -113,8 +113,8 @@ _INTERRUPTED = ("This run wrote no output: its files appear together at the end,
 def _run_config(p: dict[str, Any]) -> Any:
     """The engine's PredictConfig from the parsed options (usage errors raised here, before any input is read)."""
     from kraken_cli.engine.fusion import parse_fusion_include
-    from kraken_cli.engine.predict import PredictOptions
-    from kraken_cli.engine.run import PredictConfig
+    from kraken_cli.engine.inference import PredictOptions
+    from kraken_cli.engine.pipelines.predict import PredictConfig
 
     if (p["metrics_csv"] or p["heatmap"]) and not p["evaluate"]:
         raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")

@@ -24,17 +24,17 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
     from .errors import KrakenError as KrakenError
     from .flavors import Flavor as Flavor
     from .flavors import FlavorSpec as FlavorSpec
+    from .inference import KrakenModel as KrakenModel
+    from .inference import load_model as load_model
     from .io import load_cohort as load_cohort
     from .merge import merge_checkpoints as merge_checkpoints
     from .metrics import evaluate_path as evaluate_path
-    from .predict import KrakenModel as KrakenModel
-    from .predict import load_model as load_model
     from .training.config import TrainConfig as TrainConfig
     from .training.loop import train as train
     from .training.record import TrainRecord as TrainRecord
     from .training.record import read_record as read_record
     from .training.session import train_from_inputs as train_from_inputs
-    from .transform_files import load_transforms as load_transforms
+    from .transforms.files import load_transforms as load_transforms
 
 _EXPORTS: dict[str, str] = {
     "Cohort": "connectome",
@@ -42,14 +42,14 @@ _EXPORTS: dict[str, str] = {
     "Flavor": "flavors",
     "FlavorSpec": "flavors",
     "KrakenError": "errors",
-    "KrakenModel": "predict",
+    "KrakenModel": "inference",
     "TrainConfig": "training",
     "TrainRecord": "training",
     "evaluate_path": "metrics",
     "load_checkpoint": "checkpoint",
     "load_cohort": "io",
-    "load_model": "predict",
-    "load_transforms": "transform_files",
+    "load_model": "inference",
+    "load_transforms": "transforms.files",
     "make_cohort": "datasets",
     "merge_checkpoints": "merge",
     "read_record": "training",

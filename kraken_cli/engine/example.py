@@ -45,9 +45,9 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
     n_subjects, epochs, seed : int
         Cohort size, training epochs, and the seed of both.
     """
+    from .inference import PredictOptions
     from .io._atomic import check_writable_dir
-    from .predict import PredictOptions
-    from .run import PredictConfig, run
+    from .pipelines.predict import PredictConfig, predict
     from .training import TrainConfig
     from .training.session import train_from_inputs
     from .training.splits import random_split_indices
@@ -70,7 +70,7 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
     split_file = trained.files["subjsplit"]
     out_template = str(root / "predictions" / "{input}.mat")
     metrics_csv, heatmap = root / "predictions" / "metrics.csv", root / "predictions" / "heatmap.png"
-    result = run(PredictConfig(inputs=tuple(inputs), checkpoints=(str(checkpoint),), transforms=(str(transform),),
+    result = predict(PredictConfig(inputs=tuple(inputs), checkpoints=(str(checkpoint),), transforms=(str(transform),),
                            options=PredictOptions(outputs=("all",), fusion=True), output=out_template,
                            split_file=str(split_file), split="test", evaluate=True,
                            metrics_csv=str(metrics_csv), heatmap=str(heatmap), device="cpu"))

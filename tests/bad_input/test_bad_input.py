@@ -537,7 +537,7 @@ def test_disk_full_on_the_second_file(kit: Kit, tmp_path: Path, monkeypatch: pyt
 
 
 def test_interrupted_run_leaves_nothing(kit: Kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kraken_cli.engine.predict import KrakenModel
+    from kraken_cli.engine.inference import KrakenModel
 
     real = KrakenModel.predict_chunk
     calls: list[int] = []

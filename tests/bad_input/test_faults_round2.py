@@ -95,7 +95,7 @@ def test_an_error_after_the_predictions_keeps_earlier_outputs(
     assert run(tiny, *args).exit_code == 0
     before = digests(out)
 
-    import kraken_cli.engine.evaluation as evaluation
+    import kraken_cli.engine.pipelines.evaluation as evaluation
 
     def broken(*a: Any, **k: Any) -> Path:
         raise OSError(errno.EIO, "Input/output error")
@@ -251,7 +251,7 @@ def test_broken_adapter_files_are_refused(tiny: TinyModel, good: dict[str, Path]
 
 
 def test_transform_with_nan_is_refused(tiny: TinyModel, good: dict[str, Path], tmp_path: Path) -> None:
-    from kraken_cli.engine.transform_files import read_transform_params
+    from kraken_cli.engine.transforms.files import read_transform_params
 
     params = read_transform_params(tiny.transforms_file)
     flavor = params[FC]

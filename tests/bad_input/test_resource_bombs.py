@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kraken_cli.engine.errors import TransformError
-from kraken_cli.engine.transform_files import read_transform_params
+from kraken_cli.engine.transforms.files import read_transform_params
 
 
 def _pickled_npy(path: Path, pickle_bytes: bytes) -> Path:

@@ -22,8 +22,8 @@ def random_model(folder: Path, flavors: Sequence[str], fit_data: dict[str, np.nd
 
     from kraken_cli.engine.checkpoint import checkpoint_dict, save_checkpoint
     from kraken_cli.engine.model import Krakencoder, ModelConfig
-    from kraken_cli.engine.transform_files import save_transforms
     from kraken_cli.engine.transforms import make_transform
+    from kraken_cli.engine.transforms.files import save_transforms
 
     torch.manual_seed(seed)
     transforms = {f: make_transform(f"pca{pca}").fit(fit_data[f]) for f in flavors}

@@ -148,7 +148,7 @@ def main() -> None:
     if args.baseline_worker:
         baseline_worker(json.loads(args.baseline_worker))
         return
-    from kraken_cli.engine.predict import DEFAULT_CHUNK_SIZE
+    from kraken_cli.engine.inference import DEFAULT_CHUNK_SIZE
 
     sizes = sorted(int(s) for s in args.sizes.split(","))
     formats = [s.strip() for s in args.inputs.split(",") if s.strip()]

@@ -104,7 +104,7 @@ def evaluate(checkpoint: Path, ioxfm: Path, cohort: Path) -> dict[str, float]:
     from kraken_cli.engine.io import load_cohort
     from kraken_cli.engine.io.subjects import read_split_file
     from kraken_cli.engine.metrics import evaluate_path
-    from kraken_cli.engine.transform_files import load_transforms
+    from kraken_cli.engine.transforms.files import load_transforms
 
     ck = load_checkpoint(checkpoint)
     model = ck.model()

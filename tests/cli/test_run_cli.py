@@ -99,16 +99,16 @@ def test_chunk_size_option_gives_same_file(tmp_path: Path, tiny: TinyModel, inpu
 
 
 def test_options_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The CLI builds one PredictConfig and calls engine.run.run once (fastapi-cli's contract test)."""
-    import kraken_cli.engine.run as engine_run
+    """The CLI builds one PredictConfig and calls pipelines.predict.predict once (fastapi-cli's contract test)."""
+    import kraken_cli.engine.pipelines.predict as pipeline
 
     seen: list[Any] = []
 
     def fake_run(config: Any, progress: Any = None) -> Any:
         seen.append(config)
-        return engine_run.PredictResult(inputs=[], n_subjects=0, checkpoint="x.pt", files=[tmp_path / "a.mat"])
+        return pipeline.PredictResult(inputs=[], n_subjects=0, checkpoint="x.pt", files=[tmp_path / "a.mat"])
 
-    monkeypatch.setattr(engine_run, "run", fake_run)
+    monkeypatch.setattr(pipeline, "predict", fake_run)
     args = ["run", "-c", "a.pt", "-c", "b.pt", "-t", "x.npy", "-i", f"{FC}=dir/a=b.mat", "-i", f"{SC}@SC=s.mat",
             "--fusion-include", "fusionSC=SC", "--fusion-include", "fusion=all", "--fusion-noself",
             "--fusion-norm", "--only-fusion", "--outputs", "encoded", "--outputs", SC, "-o", "o/{input}.mat",
@@ -135,16 +135,16 @@ def test_options_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_defaults_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
-    import kraken_cli.engine.run as engine_run
+    import kraken_cli.engine.pipelines.predict as engine_run
 
     seen: list[Any] = []
-    monkeypatch.setattr(engine_run, "run", lambda config, progress=None: seen.append(config) or
+    monkeypatch.setattr(engine_run, "predict", lambda config, progress=None: seen.append(config) or
                         engine_run.PredictResult(inputs=[], n_subjects=0, checkpoint=""))
     res = runner.invoke(app, ["run", "-i", f"{FC}=a.mat", "--json"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     (c,) = seen
     assert c.options.outputs == ("all",) and c.options.fusion is False and c.options.adapt == "none"
-    from kraken_cli.engine.predict import DEFAULT_CHUNK_SIZE
+    from kraken_cli.engine.inference import DEFAULT_CHUNK_SIZE
 
     assert c.options.chunk_size == DEFAULT_CHUNK_SIZE and c.fmt is None and c.device == "auto" and c.demean == "test"
     assert c.checkpoints == () and c.output is None and c.adapter is None and c.subjects is None

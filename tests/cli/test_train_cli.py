@@ -280,7 +280,7 @@ def test_precomputed_transforms_are_used_not_refitted(base: dict[str, Any], inpu
 def test_partly_precomputed_transforms(base: dict[str, Any], inputs: list[str], tmp_path: Path,
                                        no_figures: None) -> None:
     """Transforms given for two flavors are used as they are; only the third is fitted and saved."""
-    from kraken_cli.engine.transform_files import load_transforms, save_transforms
+    from kraken_cli.engine.transforms.files import load_transforms, save_transforms
 
     given = load_transforms([base["files"]["ioxfm"]])
     two = save_transforms(tmp_path / "two_ioxfm.npy", {FCC: given[FCC], SCI: given[SCI]})

@@ -33,7 +33,7 @@ def setup(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     P = shared_dir / "conformance" / "P"
     if not (P / "reference_trainrecord.mat").is_file():
         pytest.skip(f"{P} is not available")
-    from kraken_cli.engine.predict import load_model
+    from kraken_cli.engine.inference import load_model
 
     out = tmp_path_factory.mktemp("cohortP")
     subprocess.run([sys.executable, str(shared_dir / "tools" / "synth_cohort.py"), "--out", str(out),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from kraken_cli.engine.adapt import (
+from kraken_cli.engine.adaptation import (
     check_adapter,
     fit_adaptation,
     load_adapter,

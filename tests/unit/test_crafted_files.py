@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from kraken_cli.cli.app import app
 from kraken_cli.engine.checkpoint import load_checkpoint, torch_load_safe
 from kraken_cli.engine.errors import CheckpointError, TransformError
-from kraken_cli.engine.transform_files import load_transforms, read_transform_params
+from kraken_cli.engine.transforms.files import load_transforms, read_transform_params
 
 from ..helpers import FC, TinyModel, files_in, make_tiny_model
 

@@ -11,7 +11,7 @@ import torch
 from kraken_cli.engine.connectome import ArraySource, Cohort, align_sources
 from kraken_cli.engine.errors import DeviceError, FlavorError, TransformError
 from kraken_cli.engine.flavors import resolve_flavor
-from kraken_cli.engine.predict import KrakenModel, PredictOptions, load_model, resolve_device
+from kraken_cli.engine.inference import KrakenModel, PredictOptions, load_model, resolve_device
 
 from ..helpers import FC, SC, TinyModel, make_tiny_model, random_connectomes, tri
 
@@ -214,7 +214,7 @@ def test_load_model_with_unrelated_transforms(tmp_path: Path, tiny: TinyModel) -
 
 
 def test_missing_transform_for_one_flavor(tmp_path: Path, tiny: TinyModel) -> None:
-    from kraken_cli.engine.transform_files import save_transforms
+    from kraken_cli.engine.transforms.files import save_transforms
 
     f = save_transforms(tmp_path / "fc_only.npy", {FC: tiny.transforms[FC]})
     m = load_model(tiny.checkpoint, [f], device="cpu")

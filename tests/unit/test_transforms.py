@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from kraken_cli.engine.errors import KrakenNotFittedError, SpecError, TransformError
-from kraken_cli.engine.transform_files import load_transforms, read_transform_params, save_transforms
 from kraken_cli.engine.transforms import (
     CFeatTransform,
     PCATransform,
@@ -20,6 +19,7 @@ from kraken_cli.engine.transforms import (
     make_transform,
     transform_from_params,
 )
+from kraken_cli.engine.transforms.files import load_transforms, read_transform_params, save_transforms
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(loc=0.3, scale=2.0, size=(12, 6))            # training rows (n_subjects, n_features)

@@ -245,7 +245,7 @@ def _transforms(st: _Start, arrays: Mapping[str, npt.NDArray[np.float64]],
                     "to keep its input space", spec)
     if cfg.resume and not given:
         from ..naming import sibling
-        from ..transform_files import load_transforms
+        from ..transforms.files import load_transforms
 
         tfile = sibling(cfg.resume, "ioxfm")
         if tfile.exists():
@@ -302,7 +302,7 @@ def _write_split_and_transforms(names: RunNames, st: _Start, subj: list[str], tf
     write_split_file(sp, SubjectSplit(subj, st.train_idx, st.val_idx, st.test_idx))  # type: ignore[arg-type]
     names.files["subjsplit"] = sp  # type: ignore[assignment]
     if fitted:
-        from ..transform_files import save_transforms
+        from ..transforms.files import save_transforms
 
         names.files["ioxfm"] = save_transforms(names.path("ioxfm"),  # type: ignore[arg-type]
                                                {f: tfs[f] for f in fitted}, [subj[i] for i in st.train_idx])

@@ -72,10 +72,10 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
                        on_checkpoint: Callable[[Path], None] | None, device: str, figures: bool,
                        command: Sequence[str] | None, comm: Communicator | None = None,
                        resume_overrides: Collection[str] | None = None, threads: int | None = None) -> TrainResult:
+    from ..inference import resolve_device
     from ..io import load_cohort, read_split_file
     from ..io._atomic import check_writable_dir
-    from ..predict import resolve_device
-    from ..transform_files import load_transforms
+    from ..transforms.files import load_transforms
     from .resume import absolute_inputs, option_name, resolve_resume
 
     previous_log = None

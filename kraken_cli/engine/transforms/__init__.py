@@ -7,7 +7,7 @@ Each transform is a scikit-learn transformer: ``__init__`` stores arguments (``g
 scikit-learn's own estimator checks run on them in the tests. The arithmetic is written once, in
 torch: :meth:`Transform.as_torch` gives the adapter the network uses (float32 tensors on a device).
 ``params()`` / :func:`transform_from_params` convert to and from the original's ``*_ioxfm_*`` dict
-layout; files are read and written in :mod:`.transform_files`.
+layout; files are read and written in :mod:`.files`.
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .adapt import normalize_mode, save_adapter
-from .errors import SpecError
-from .flavors import FlavorSpec
-from .predict import PredictOptions
-from .progress import NULL_PROGRESS, Progress
+from ..adaptation import normalize_mode, save_adapter
+from ..errors import SpecError
+from ..flavors import FlavorSpec
+from ..inference import PredictOptions
+from ..progress import NULL_PROGRESS, Progress
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,16 @@ class AdaptResult:
 
 def fit_adapter(config: AdaptConfig, progress: Progress = NULL_PROGRESS) -> AdaptResult:
     """Fit ``config.mode`` per input flavor on (a subset of) the inputs' subjects and save an adapter file."""
-    from .io import load_cohort
-    from .io._atomic import check_writable_dir, refuse_overwriting
-    from .predict import load_model
-    from .run import resolve_model_files, select_subjects
+    from ..inference import load_model
+    from ..io import load_cohort
+    from ..io._atomic import check_writable_dir, refuse_overwriting
+    from .predict import resolve_model_files, select_subjects
 
     mode = normalize_mode(config.mode)
     if mode == "none":
         raise SpecError("--mode none fits nothing", hint="use meanshift, meanfit or meanfit+meanshift")
-    from .io._edge_order import check_edge_order
-    from .io._pipelines import check_impute
+    from ..io._edge_order import check_edge_order
+    from ..io._pipelines import check_impute
 
     check_edge_order(config.edge_order)
     check_impute(config.impute_missing)

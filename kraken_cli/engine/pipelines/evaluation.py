@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .io._atomic import atomic_path
+from ..io._atomic import atomic_path
 
 #: Columns of the metrics table, in display order.
 METRIC_COLUMNS = ("top1acc", "topNacc", "avgrank", "avgcorr", "avgcorr_other", "avgcorr_resid", "explainedvar")
@@ -43,7 +43,7 @@ def write_evaluation(rows: Sequence[dict[str, Any]], metrics_csv: str | None, he
     if metrics_csv:
         out.append(write_metrics_csv(rows, metrics_csv))
     if heatmap:
-        from .plots import heatmap_from_metrics
+        from ..plots import heatmap_from_metrics
 
         heatmap_from_metrics(list(rows), heatmap, title=title)
         out.append(Path(heatmap))

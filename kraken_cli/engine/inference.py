@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from .adapt import FlavorAdaptation, check_adapter, fit_adaptation, normalize_mode
+from .adaptation import FlavorAdaptation, check_adapter, fit_adaptation, normalize_mode
 from .checkpoint import Checkpoint, load_checkpoint
 from .connectome import Cohort
 from .errors import DeviceError, FlavorError, TransformError
@@ -25,8 +25,8 @@ from .flavors import is_latent_name, match_flavor
 from .fusion import FusionGroup, check_variants, fuse, resolve_groups
 from .naming import sibling
 from .progress import NULL_PROGRESS, Progress
-from .transform_files import load_transforms
 from .transforms import Transform
+from .transforms.files import load_transforms
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ._safe_pickle import load_pickled_npy
-from .errors import InputDataError, TransformError
-from .io._atomic import atomic_path
-from .io._limits import check_expansion
-from .transforms import Transform, transform_from_params
+from .._safe_pickle import load_pickled_npy
+from ..errors import InputDataError, TransformError
+from ..io._atomic import atomic_path
+from ..io._limits import check_expansion
+from . import Transform, transform_from_params
 
 
 def read_transform_params(file: str | Path) -> dict[str, dict[str, Any]]:
@@ -61,7 +61,7 @@ def read_transform_params(file: str | Path) -> dict[str, dict[str, Any]]:
 def _read_h5(path: Path) -> dict[str, dict[str, Any]]:
     import h5py
 
-    from .io._hdf5 import check_declared_size, check_link
+    from ..io._hdf5 import check_declared_size, check_link
 
     out: dict[str, dict[str, Any]] = {}
     with h5py.File(path, "r") as f:

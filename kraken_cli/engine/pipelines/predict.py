@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .adapt import load_adapter
-from .connectome import Cohort
-from .errors import FlavorError, SpecError
-from .flavors import FlavorSpec, is_latent_name, match_flavor
-from .io._atomic import committed_together, refuse_overwriting
-from .io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
-from .predict import KrakenModel, PredictOptions, PredictPlan, load_model
-from .progress import NULL_PROGRESS, Progress
+from ..adaptation import load_adapter
+from ..connectome import Cohort
+from ..errors import FlavorError, SpecError
+from ..flavors import FlavorSpec, is_latent_name, match_flavor
+from ..inference import KrakenModel, PredictOptions, PredictPlan, load_model
+from ..io._atomic import committed_together, refuse_overwriting
+from ..io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
+from ..progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class PredictConfig:
 
     def __post_init__(self) -> None:
         """Every option and combination is checked here, before any input is read (usage errors)."""
-        from .adapt import normalize_mode
-        from .io.subjects import SPLIT_NAMES
+        from ..adaptation import normalize_mode
+        from ..io.subjects import SPLIT_NAMES
 
         if self.demean not in DEMEAN_CHOICES:
             raise SpecError(f"--demean must be test or train, got {self.demean!r}",
@@ -76,15 +76,15 @@ class PredictConfig:
         if self.adapt_source and mode == "none":
             raise SpecError("--adapt-source needs --adapt MODE", hint="add --adapt meanfit+meanshift, for example")
         fmt = resolve_format(self.fmt, self.output)
-        from .io._edge_order import check_edge_order
-        from .io._pipelines import check_impute
+        from ..io._edge_order import check_edge_order
+        from ..io._pipelines import check_impute
 
         check_edge_order(self.edge_order)
         check_impute(self.impute_missing)
         if self.bids_dir is not None and fmt != "bids":
             raise SpecError("--bids writes BIDS derivatives to its OUTDIR", hint="drop -o and --format")
         if fmt == "bids":
-            from .io._bids_out import check_bids_options
+            from ..io._bids_out import check_bids_options
 
             check_bids_options(self.output, self.options.outputs)
 
@@ -122,14 +122,14 @@ class PredictResult:
 def _resolve(name: str, cache_dir: Path | None) -> str:
     if Path(name).exists():
         return name  # a local file given explicitly always wins
-    from . import registry
+    from .. import registry
 
     return str(registry.resolve_file(name, cache_dir))
 
 
 def _registry_transforms(checkpoint_name: str) -> list[str]:
     """Transform files the flavor database pairs with a released checkpoint."""
-    from .flavors import flavor_database
+    from ..flavors import flavor_database
 
     names = [e["xform"] for e in flavor_database().values() if e.get("checkpoint") == checkpoint_name]
     return list(dict.fromkeys(names))
@@ -138,7 +138,7 @@ def _registry_transforms(checkpoint_name: str) -> list[str]:
 def resolve_model_files(checkpoints: Sequence[str], transforms: Sequence[str],
                         cache_dir: str | None) -> tuple[list[str], list[str]]:
     """Checkpoint and transform files: explicit ones, registry names, or the published model (DESIGN 3.2)."""
-    from .flavors import flavor_database
+    from ..flavors import flavor_database
 
     cdir = Path(cache_dir) if cache_dir else None
     if not checkpoints:
@@ -154,7 +154,7 @@ def resolve_model_files(checkpoints: Sequence[str], transforms: Sequence[str],
 
 def select_subjects(cohort: Cohort, subjects: str | None, split_file: str | None, split: str | None) -> Cohort:
     """Apply ``--subjects`` and/or ``--split-file/--split``."""
-    from .io import read_split_file, read_subject_list
+    from ..io import read_split_file, read_subject_list
 
     if split and not split_file:
         raise SpecError("--split needs --split-file", hint="add --split-file FILE.mat")
@@ -169,7 +169,7 @@ def select_subjects(cohort: Cohort, subjects: str | None, split_file: str | None
 
 def _source_means(specs: Sequence[str], chunk: int, *, impute_missing: str = "none",
                   edge_order: str = "triu") -> dict[str, tuple[npt.NDArray[np.float64], int]]:
-    from .io import load_cohort
+    from ..io import load_cohort
 
     c = load_cohort([FlavorSpec.parse(s) for s in specs], impute_missing=impute_missing, edge_order=edge_order)
     out = {}
@@ -183,7 +183,7 @@ def _source_means(specs: Sequence[str], chunk: int, *, impute_missing: str = "no
 
 def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig) -> None:
     """Fit (or load) the adaptation of each connectome input into ``plan.adaptations``."""
-    from .adapt import fit_adaptation, normalize_mode
+    from ..adaptation import fit_adaptation, normalize_mode
 
     mode = normalize_mode(config.options.adapt)
     if config.adapter:
@@ -209,9 +209,9 @@ def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: PredictPlan, co
     plan.adaptations = model.fit_adaptation(cohort, plan, mode, chunk_size=config.options.chunk_size)
 
 
-def run(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> PredictResult:
+def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> PredictResult:
     """Run a checkpoint on connectome inputs; see ``kraken run --help``."""
-    from .io import load_cohort
+    from ..io import load_cohort
 
     fmt = resolve_format(config.fmt, config.output)  # a usage error before any file is read
     inputs, discovery = _plan_inputs(config)
@@ -270,7 +270,7 @@ def _output_files(config: PredictConfig, fmt: str, plan: PredictPlan, cohort: Co
     input_files = [cohort.sources[f].file for f in cohort.flavors]
     check_outputs(files, fmt, cohort.n_subjects, widths, input_files, square=config.square)
     if fmt == "bids":
-        from .io._bids_out import check_bids_plan
+        from ..io._bids_out import check_bids_plan
 
         check_bids_plan(Path(config.output), plan.sources, plan.outputs, widths, cohort.subjects)
     return files
@@ -315,7 +315,7 @@ def _plan_inputs(config: PredictConfig) -> tuple[tuple[str, ...], list[dict[str,
     """The ``-i`` specs, and with ``--bids`` what was found in DERIV_DIR (used and skipped)."""
     if config.bids_dir is None:
         return config.inputs, []
-    from .bids_app import plan_bids_inputs
+    from ..bids_app import plan_bids_inputs
 
     found = plan_bids_inputs(config.bids_dir, config.output or "", config.inputs)
     return tuple(found.inputs), [f.summary() for f in found.found]
@@ -334,7 +334,7 @@ def _participants(cohort: Cohort, labels: Sequence[str]) -> Cohort:
 
 
 def _bids_writer(f: Any, meta: Any, checkpoints: Sequence[str], plan: PredictPlan) -> Any:
-    from .io._bids_out import BidsWriter, Provenance
+    from ..io._bids_out import BidsWriter, Provenance
 
     prov = Provenance(checkpoints=list(checkpoints), fusion_members=meta.fusion_members, inputs=meta.inputfiles,
                       adaptations={k: a.summary() for k, a in plan.adaptations.items()})
@@ -344,7 +344,7 @@ def _bids_writer(f: Any, meta: Any, checkpoints: Sequence[str], plan: PredictPla
 def evaluate(model: KrakenModel, cohort: Cohort, truth_of: Mapping[str, str],
              collected: Mapping[tuple[str, str], list[npt.NDArray[np.float32]]], demean: str) -> list[dict[str, Any]]:
     """Identifiability metrics of every (source, output) pair that has ground truth (UPSTREAM 14)."""
-    from .metrics import evaluate_path
+    from ..metrics import evaluate_path
 
     if demean not in ("test", "train"):
         raise SpecError(f"--demean must be test or train, got {demean!r}")

@@ -63,7 +63,7 @@ def adapt_command(
             cache_dir=cache_dir_for(cache_dir), edge_order=edge_order.value,
             impute_missing=impute_missing.value))
     if as_json:
-        print_json({"file": str(result.file), "n_subjects": result.n_subjects, "flavors": result.flavors})
+        print_json(result.to_dict())
     elif quiet:
         print_path(result.file)
     else:

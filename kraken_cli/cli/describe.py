@@ -48,11 +48,7 @@ def describe_command(
             heatmap_from_record(read_record(rec_file), heatmap)
             written = str(heatmap)
     if as_json:
-        from dataclasses import asdict
-
-        d = asdict(desc)
-        d["heatmap"] = written
-        print_json(d)
+        print_json({**desc.to_dict(), "heatmap": written})
         return
     if quiet:  # the flavors (one per line), then the trained paths with --paths: no tables, for scripts
         for row in desc.flavors:

@@ -40,8 +40,7 @@ def example_command(
             result = run_example(folder, n_subjects=subjects, epochs=epochs, seed=seed, progress=display.progress,
                                  on_display=display.show)
     if as_json:
-        print_json({"folder": str(result.folder), "files": [str(f) for f in result.files],
-                    "metrics": result.metrics, "commands": result.commands, "seconds": round(result.seconds, 2)})
+        print_json(result.to_dict())
         return
     if quiet:
         for f in result.files:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,10 @@ class Description:
     transform: str
     unknown_keys: list[str] = field(default_factory=list)
     kraken: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report of ``kraken describe --json``."""
+        return asdict(self)
 
 
 def _plain(v: Any) -> Any:

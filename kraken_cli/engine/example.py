@@ -29,6 +29,11 @@ class ExampleResult:
     train_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report of ``kraken example --json``."""
+        return {"folder": str(self.folder), "files": [str(f) for f in self.files], "metrics": self.metrics,
+                "commands": self.commands, "seconds": round(self.seconds, 2)}
+
 
 def _q(p: object) -> str:
     return shlex.quote(str(p))

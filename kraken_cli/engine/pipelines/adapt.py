@@ -31,9 +31,15 @@ class AdaptConfig:
 
 @dataclass
 class AdaptResult:
+    """The adapter file written, the subjects it was fitted on, and each flavor's fit."""
+
     file: Path
     n_subjects: int
     flavors: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report of ``kraken adapt --json``."""
+        return {"file": str(self.file), "n_subjects": self.n_subjects, "flavors": self.flavors}
 
 
 def fit_adapter(config: AdaptConfig, progress: Progress = NULL_PROGRESS) -> AdaptResult:

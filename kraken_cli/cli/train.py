@@ -148,7 +148,6 @@ def _resume_overrides(ctx: typer.Context, config: Any) -> set[str] | None:
 
 
 def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
-    files = {k: str(v) for k, v in result.files.items()}
     if as_json:
         print_json(result.to_dict())
     elif quiet:
@@ -157,7 +156,7 @@ def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
     else:
         from ._render import table
 
-        table("Written", ["kind", "file"], [(k, v) for k, v in files.items()] +
+        table("Written", ["kind", "file"], [(k, str(v)) for k, v in result.files.items()] +
               [("checkpoint", str(c)) for c in result.checkpoints])
         err.print(f"Trained {len(result.path_names)} paths for {result.completed_epochs} epochs in "
                   f"{result.train_seconds:.1f} s ({result.seconds_per_epoch * 1000:.1f} ms/epoch).")

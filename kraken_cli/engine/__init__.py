@@ -19,6 +19,8 @@ from ._lazy import load
 
 if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and editors
     from .checkpoint import load_checkpoint as load_checkpoint
+    from .connectivity import ConnectivityConfig as ConnectivityConfig
+    from .connectivity import run_connectivity as run_connectivity
     from .connectome import Cohort as Cohort
     from .datasets import make_cohort as make_cohort
     from .errors import KrakenError as KrakenError

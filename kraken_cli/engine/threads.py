@@ -8,9 +8,8 @@ from 1.4 s to 27-67 s as two threads spun against it, while one thread took 2.0 
 1. ``--threads N`` when given;
 2. 1 when the work per step is small (synchronising threads costs more than it saves);
 3. else the usable cores (affinity, cgroup quota; shared among the machine's ``torchrun`` processes)
-   less those other processes keep busy (measured
-   from ``/proc/stat`` over a fifth of a second while kraken waits; elsewhere the 1-minute load
-   average), at least 1.
+   less those other processes keep busy (measured from ``/proc/stat`` over a fifth of a second while
+   kraken waits; elsewhere the 1-minute load average), at least 1.
 
 The choice and its reason are reported (:attr:`ThreadChoice.reason`) in the training log.
 """

@@ -304,3 +304,20 @@ def test_a_huge_subject_id_gives_a_short_message(tiny: TinyModel, good: dict[str
     res = run(tiny, "-i", f"{FC}={tmp_path / 'ids.mat'}", "-o", str(tmp_path / "p.mat"))
     refused(res, 1, ["ids.mat", "more characters"], tmp_path, before)
     assert len(res.stderr) < 10_000
+
+
+def test_square_mat73_reserves_the_matrices_it_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --square the file holds R x R per subject, about twice the edge vector: the reservation covers it."""
+    from kraken_cli.engine.io import _mat73_write, writers
+
+    asked: list[int] = []
+    real = _mat73_write.reserve_space
+    monkeypatch.setattr(_mat73_write, "reserve_space",
+                        lambda path, n, *, target: asked.append(n) or real(path, n, target=target))
+    meta = writers.FileMeta(subjects=["a", "b"], checkpoint="c", recordfile="", inputfiles=[])
+    spec = writers.OutputFile(tmp_path / "sq.mat", ["FC"], ["SC"])
+    w = writers.open_writer("mat73", spec, meta, 2, {"SC": 3655}, square=True)
+    w.abort()
+    edges_only = writers.estimate_file_bytes("mat73", 2, {"SC": 3655}, spec, meta)
+    assert asked == [writers.estimate_file_bytes("mat73", 2, {"SC": 3655}, spec, meta, square=True)]
+    assert asked[0] - edges_only >= 2 * (86 * 86 - 3655) * 4

@@ -230,7 +230,8 @@ class Mat73Writer:
         from ._mat73_write import Mat73Writer as H5Writer
 
         self.spec, self.meta = spec, meta
-        self.h5 = H5Writer(spec.path, reserve_bytes=estimate_file_bytes("mat73", n_subjects, widths, spec, meta))
+        reserve = estimate_file_bytes("mat73", n_subjects, widths, spec, meta, square=square)
+        self.h5 = H5Writer(spec.path, reserve_bytes=reserve)
         self.h5.__enter__()
         self.square: dict[tuple[str, str], int] = {}
         for s, o in spec.pairs:

@@ -90,6 +90,16 @@ def test_dropout_masks_are_seeded_and_scaled() -> None:
     assert torch.equal(dropout(x, 0.5, None), x)
 
 
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.9])
+def test_dropout_masks_keep_the_rate_and_the_mean(p: float) -> None:
+    # 16-bit masks: the rate is p to 1e-5 and kept elements are scaled so the mean is kept
+    a = dropout(torch.ones(400_000), p, torch.Generator().manual_seed(5))
+    kept = a[a != 0]
+    assert abs(float((a == 0).double().mean()) - p) < 0.005
+    assert torch.all(kept == kept[0]) and abs(float(kept[0]) - 1 / (1 - p)) < 1e-3
+    assert abs(float(a.double().mean()) - 1) < 0.01
+
+
 def test_batch_order_depends_only_on_seed_and_epoch() -> None:
     a = batch_order(50, 8, seed=1, epoch=4)
     b = batch_order(50, 8, seed=1, epoch=4)

@@ -14,6 +14,7 @@ rows, so it uses exactly the masks a single process uses for those paths.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..losses import LossRecipe, latent_loss, mse, output_loss
+from ..fused_loss import fused_output_loss
+from ..losses import LossRecipe, latent_loss, mse
 from .paths import TrainPath
 
 
@@ -105,18 +107,30 @@ def batch_order(n_train: int, batch_size: int, seed: int, epoch: int,
     return [perm[b * batch_size:(b + 1) * batch_size] for b in range(n_batches)]
 
 
+#: Dropout masks compare 16 random bits per element with ``round(p * 2**16)``: four elements per
+#: 64-bit draw, a quarter of the generator calls (and a fifth of the time) of one float per element.
+MASK_LEVELS = 1 << 16
+
+
 def keep_mask(shape: Sequence[int], p: float, gen: torch.Generator, like: torch.Tensor,
               rows: tuple[int, int] | None = None) -> torch.Tensor:
-    """Inverted-dropout multipliers (0 or ``1/(1-p)``) of ``shape`` drawn from ``gen``.
+    """Inverted-dropout multipliers (0 or about ``1/(1-p)``) of ``shape`` drawn from ``gen``.
 
+    Each element keeps with probability ``1 - k / 2**16``, ``k = round(p * 2**16)`` (exactly
+    ``1 - p`` for the usual rates, within 1e-5 of it otherwise), and the kept elements are
+    scaled by the inverse of that probability, so the expected output is the input.
     ``rows=(n_rows, offset)`` draws the masks of ``n_rows`` rows (axis 0) and keeps
     ``shape[0]`` of them from ``offset``: a part of a block gets the rows the whole block has.
     """
     full = tuple(shape) if rows is None else (rows[0], *shape[1:])
-    u = torch.rand(full, generator=gen, device=like.device, dtype=like.dtype)
+    count = math.prod(full)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=like.device)
+    bits = words.random_(-(1 << 63), None, generator=gen).view(torch.int16)[:count].view(full)
     if rows is not None and (rows[1] != 0 or rows[0] != shape[0]):
-        u = u[rows[1]:rows[1] + shape[0]]
-    return u.ge_(p).mul_(1.0 / (1.0 - p))  # in place: 1.0 where kept, then the scale
+        bits = bits[rows[1]:rows[1] + shape[0]]
+    cut = min(round(p * MASK_LEVELS), MASK_LEVELS - 1)
+    keep = bits.to(torch.float32).ge_(cut - MASK_LEVELS // 2).mul_(MASK_LEVELS / (MASK_LEVELS - cut))
+    return keep if like.dtype == torch.float32 else keep.to(like.dtype)
 
 
 def dropout(x: torch.Tensor, p: float, gen: torch.Generator | None,
@@ -344,7 +358,7 @@ def batch_objective(net: Net, batch: Batch, plan: PathPlan, recipe: LossRecipe, 
     if targets is not None and targets.mse_weight > 0:
         lat = lat + targets.mse_weight * mse(targets.z, z)
     source = targets.z if targets is not None and targets.strict else z
-    outs = [output_loss(recipe, tgt, y).reshape(-1) for y, tgt in net.decode(source, batch, masks)]
+    outs = [fused_output_loss(recipe, tgt, y).reshape(-1) for y, tgt in net.decode(source, batch, masks)]
     out = outs[0] if len(outs) == 1 else (torch.cat(outs) if outs else lat.new_zeros(0))
     total = out.sum() + (lat * shard.enc_count).sum()
     per_path = (out + lat.index_select(0, shard.enc_rows)).detach()

@@ -26,6 +26,7 @@ exact to rounding. Unit tests compare values and gradients with :func:`.losses.o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -84,41 +85,82 @@ def _grouped(target: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor, to
     return pred.reshape(b, -1, n, f), x, lead
 
 
+@dataclass(frozen=True)
+class PathStats:
+    """Statistics of ``K`` predictions against each of ``B`` targets (see the module docstring).
+
+    ``g [B, K, n, n]`` is indexed (target row ``a``, prediction row ``b``); ``s`` and ``q`` are
+    ``[B, K, 1, n]``; ``x`` and ``cx`` are the targets and their centred rows ``[B, n, F]``,
+    ``mx`` their row means ``[B, n, 1]``.
+    """
+
+    g: torch.Tensor
+    s: torch.Tensor
+    q: torch.Tensor
+    x: torch.Tensor
+    cx: torch.Tensor
+    mx: torch.Tensor
+
+    @classmethod
+    def of(cls, raw: tuple[torch.Tensor, torch.Tensor, torch.Tensor], x: torch.Tensor, mx: torch.Tensor,
+           cx: torch.Tensor) -> PathStats:
+        """From :class:`RowStats`' outputs ``(G [B, K*n, n], s [B, K*n], q [B, K*n])``."""
+        g, s, q = raw
+        bsz, n = x.shape[0], x.shape[1]
+        k = g.shape[1] // n
+        return cls(g.view(bsz, k, n, n).transpose(-1, -2), s.view(bsz, k, 1, n), q.view(bsz, k, 1, n), x, cx, mx)
+
+
+def centred(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(row means [..., n, 1], centred rows)`` of targets ``x [..., n, F]``."""
+    mx = x.mean(dim=-1, keepdim=True)
+    return mx, x - mx
+
+
+def path_stats(target: torch.Tensor, pred: torch.Tensor) -> tuple[PathStats, torch.Size]:
+    """:class:`PathStats` of ``pred`` against ``target`` (broadcast as in ``output_loss``) and the
+    broadcast leading shape."""
+    y, x, lead = _grouped(target, pred)
+    bsz, k, n, f = y.shape
+    mx, cx = centred(x)
+    return PathStats.of(RowStats.apply(y.reshape(bsz, k * n, f), cx), x, mx, cx), lead
+
+
+def loss_from_stats(recipe: LossRecipe, st: PathStats) -> torch.Tensor:
+    """The recipe's output loss ``[B, K]`` from the statistics (every term in :data:`FUSED_TERMS`)."""
+    names = {t.name for t in recipe.output_terms}
+    n, f = st.x.shape[-2:]
+    values: dict[str, torch.Tensor] = {}
+    if names & set(_FROM_CORR):
+        nx = torch.linalg.vector_norm(st.cx, dim=-1).clamp_min(_EPS)                # [B, n]
+        ny = (st.q - st.s * st.s / f).clamp_min(_EPS * _EPS).sqrt()                 # [B, K, 1, n]
+        c = st.g / (nx[:, None, :, None] * ny)
+        ux = (st.cx / nx.unsqueeze(-1)).unsqueeze(1)
+        values.update({t: fn(c, ux) for t, fn in _FROM_CORR.items() if t in names})
+    if names & ({"mse", "msesum"} | set(_FROM_DIST)):
+        qx = (st.x * st.x).sum(dim=-1)[:, None, :, None]                             # [B, 1, n, 1]
+        dot = st.g + st.mx[:, None] * st.s                                           # X_a . Y_b
+        if names & set(_FROM_DIST):
+            d = (qx + st.q - 2 * dot).clamp_min(_TINY).sqrt()
+            values.update({t: fn(d) for t, fn in _FROM_DIST.items() if t in names})
+        sq = qx.sum(dim=(-2, -1)) + st.q.sum(dim=(-2, -1)) - 2 * dot.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
+        values.update({"msesum": sq, "mse": sq / (n * f)})
+    total = st.g.new_zeros(st.g.shape[:2])
+    for t in recipe.output_terms:
+        total = total + t.weight * values[t.name]
+    return torch.nan_to_num(total, nan=0.0)
+
+
 def fused_output_loss(recipe: LossRecipe, target: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
     """:func:`.losses.output_loss` from row statistics (same arguments, same result).
 
     Recipes with a term outside :data:`FUSED_TERMS` go to the reference implementation.
     """
-    terms = recipe.output_terms
-    if not terms or not supported(recipe):
+    if not recipe.output_terms or not supported(recipe):
         return output_loss(recipe, target, pred)
-    y, x, lead = _grouped(target, pred)
-    bsz, k, n, f = y.shape
-    mx = x.mean(dim=-1, keepdim=True)
-    cx = x - mx
-    g, s, q = RowStats.apply(y.reshape(bsz, k * n, f), cx)
-    g = g.view(bsz, k, n, n).transpose(-1, -2)       # [B, K, a (target row), b (prediction row)]
-    s, q = s.view(bsz, k, 1, n), q.view(bsz, k, 1, n)
-    names = {t.name for t in terms}
-    values: dict[str, torch.Tensor] = {}
-    if names & set(_FROM_CORR):
-        nx = torch.linalg.vector_norm(cx, dim=-1).clamp_min(_EPS)                  # [B, n]
-        ny = (q - s * s / f).clamp_min(_EPS * _EPS).sqrt()                          # [B, K, 1, n]
-        c = g / (nx[:, None, :, None] * ny)
-        ux = (cx / nx.unsqueeze(-1)).unsqueeze(1)
-        values.update({t: fn(c, ux) for t, fn in _FROM_CORR.items() if t in names})
-    if names & ({"mse", "msesum"} | set(_FROM_DIST)):
-        qx = (x * x).sum(dim=-1)[:, None, :, None]                                   # [B, 1, n, 1]
-        dot = g + mx[:, None] * s                                                    # X_a . Y_b
-        if names & set(_FROM_DIST):
-            d = (qx + q - 2 * dot).clamp_min(_TINY).sqrt()
-            values.update({t: fn(d) for t, fn in _FROM_DIST.items() if t in names})
-        sq = qx.sum(dim=(-2, -1)) + q.sum(dim=(-2, -1)) - 2 * dot.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
-        values.update({"msesum": sq, "mse": sq / (n * f)})
-    total = pred.new_zeros((bsz, k))
-    for t in terms:
-        total = total + t.weight * values[t.name]
-    return torch.nan_to_num(total.reshape(lead), nan=0.0)
+    st, lead = path_stats(target, pred)
+    return loss_from_stats(recipe, st).reshape(lead)
 
 
-__all__ = ["FUSED_TERMS", "RowStats", "fused_output_loss", "supported"]
+__all__ = ["FUSED_TERMS", "PathStats", "RowStats", "centred", "fused_output_loss", "loss_from_stats", "path_stats",
+           "supported"]

@@ -7,7 +7,16 @@ import torch
 
 from kraken_cli.engine.losses import PAPER_RECIPE, latent_loss, output_loss, parse_recipe
 from kraken_cli.engine.model import Krakencoder, ModelConfig
-from kraken_cli.engine.training._common import Batch, PathPlan, Targets, batch_objective, batch_order, dropout
+from kraken_cli.engine.training._common import (
+    STREAM_BATCH,
+    Batch,
+    Masks,
+    PathPlan,
+    Targets,
+    batch_objective,
+    batch_order,
+    dropout,
+)
 from kraken_cli.engine.training.fast import FastTrainer, ModuleNet, PackedNet, packable
 from kraken_cli.engine.training.paths import TrainPath, resolve_paths
 
@@ -62,6 +71,25 @@ def test_packed_and_module_nets_agree_in_value_and_gradient() -> None:
     for i in range(3):
         assert torch.allclose(packed.enc_w.grad[i], model.encoder_list[i][0].weight.grad, rtol=1e-4, atol=1e-5)
         assert torch.allclose(packed.dec_b.grad[i], model.decoder_list[i][0].bias.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("recipe", [PAPER_RECIPE, "corrtrace+var+mse.w100"])  # fused and reference loss
+def test_packed_and_module_nets_agree_with_dropout(recipe: str) -> None:
+    # train mode: both nets draw the same masks, so objective and gradients must agree
+    model, batch, plan = _setup(n=4)
+    rec = parse_recipe(recipe)
+    packed = PackedNet(model, plan)
+    gen = torch.Generator()
+    t1, p1 = batch_objective(packed, batch, plan, rec, Masks(gen, 0, STREAM_BATCH, 3, 2, 4))
+    t1.backward()
+    t2, p2 = batch_objective(ModuleNet(model, plan), batch, plan, rec, Masks(gen, 0, STREAM_BATCH, 3, 2, 4))
+    t2.backward()
+    torch.testing.assert_close(t1, t2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-5)
+    assert packed.dec_w.grad is not None and packed.enc_w.grad is not None
+    for i in range(4):
+        torch.testing.assert_close(packed.dec_w.grad[i], model.decoder_list[i][0].weight.grad, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(packed.enc_b.grad[i], model.encoder_list[i][0].bias.grad, rtol=1e-4, atol=1e-5)
 
 
 def test_generic_network_handles_hidden_layers_and_sizes() -> None:

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..fused_loss import fused_output_loss
 from ..losses import LossRecipe, latent_loss, mse
 from .paths import TrainPath
 
@@ -298,13 +297,9 @@ class Net(Protocol):
         """Latents of ``flavors`` (default all), shape (n_flavors, n_subjects, n_latent);
         ``masks=None`` is eval mode (no dropout)."""
 
-    def decode(self, z: torch.Tensor, batch: Batch, masks: Masks | None
-               ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Predictions of the shard's paths from the latents ``z`` of every flavor.
-
-        Returns groups ``(predictions [..., F_g], targets broadcastable to them)`` whose output
-        losses, flattened and concatenated, are the shard's paths in its row order.
-        """
+    def output_losses(self, z: torch.Tensor, batch: Batch, masks: Masks | None, recipe: LossRecipe) -> torch.Tensor:
+        """Output loss ``[P_local]`` of the shard's paths (in its row order), decoded from the
+        latents ``z`` of every flavor."""
 
 
 class Batch:
@@ -358,8 +353,7 @@ def batch_objective(net: Net, batch: Batch, plan: PathPlan, recipe: LossRecipe, 
     if targets is not None and targets.mse_weight > 0:
         lat = lat + targets.mse_weight * mse(targets.z, z)
     source = targets.z if targets is not None and targets.strict else z
-    outs = [fused_output_loss(recipe, tgt, y).reshape(-1) for y, tgt in net.decode(source, batch, masks)]
-    out = outs[0] if len(outs) == 1 else (torch.cat(outs) if outs else lat.new_zeros(0))
+    out = net.output_losses(source, batch, masks, recipe)
     total = out.sum() + (lat * shard.enc_count).sum()
     per_path = (out + lat.index_select(0, shard.enc_rows)).detach()
     if shard.world_size == 1 and shard.n_paths == plan.n_paths:

@@ -29,8 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import fused_loss
 from ..errors import TrainingError
-from ..losses import LossRecipe
+from ..losses import LossRecipe, output_loss
 from ..model import Krakencoder, Normalize
 from ._common import (
     STREAM_BATCH,
@@ -50,12 +51,13 @@ from ._common import (
     run_sequential,
 )
 from ._optim import AdamW
+from ._packed_decode import decode_stats
 
 log = logging.getLogger(__name__)
 
 #: Predictions (paths x subjects x features) decoded and scored together; larger chunks spill
 #: out of the CPU cache in the loss's element-wise steps.
-CHUNK_ELEMENTS = 250_000
+CHUNK_ELEMENTS = 1_300_000
 
 
 def packable(model: Krakencoder) -> bool:
@@ -122,28 +124,40 @@ class PackedNet(nn.Module):
             h = h * torch.stack([keep_mask(h.shape[1:], self.p, masks.encoder(i), h) for i in fl])
         return F.normalize(h, p=2.0, dim=-1) if self.normalize else h
 
-    def decode(self, z: torch.Tensor, batch: Batch, masks: Masks | None
-               ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def output_losses(self, z: torch.Tensor, batch: Batch, masks: Masks | None, recipe: LossRecipe) -> torch.Tensor:
+        """Output loss of the shard's paths (its row order), chunk by chunk so that each chunk's
+        product and loss stay in the CPU cache; ``y[j, i] = dropout(z_i W_j^T + b_j)``."""
         x = batch.stacked
         assert x is not None
+        fused = fused_loss.supported(recipe)
         out = []
-        for dec_t, src_t, run, sizes in self._chunks(z.shape[1]):  # y[j, i] = z_i W_j^T + b_j
+        for dec_t, src_t, run, sizes in self._chunks(z.shape[1]):
             zs = z if src_t is None else z.index_select(0, src_t)
             w: torch.Tensor = self.dec_w
             b: torch.Tensor = self.dec_b
             tgt = x
             if dec_t is not None:
                 w, b, tgt = w.index_select(0, dec_t), b.index_select(0, dec_t), x.index_select(0, dec_t)
-            lo = 0  # chunk by chunk: each chunk's product and loss stay in the CPU cache
+            lo = 0
             for wc, bc in zip(w.split(sizes), b.split(sizes)):
-                y = torch.einsum("ibl,jfl->jibf", zs, wc) + bc[:, None, None, :]
-                part = run[lo:lo + len(y)]
-                if masks is not None and self.p > 0:
-                    keep = [keep_mask(y.shape[1:], self.p, masks.decoder(s.decoder), y, s.rows) for s in part]
-                    y = y * (keep[0].unsqueeze(0) if len(keep) == 1 else torch.stack(keep))
-                out.append((y, tgt[lo:lo + len(y)].unsqueeze(1)))
-                lo += len(y)
-        return out
+                part, xc = run[lo:lo + len(wc)], tgt[lo:lo + len(wc)]
+                keep = self._masks(part, masks, zs, wc.shape[1])
+                if fused:
+                    loss = fused_loss.loss_from_stats(recipe, decode_stats(zs, wc, bc, keep, xc))
+                else:
+                    y = torch.einsum("ibl,jfl->jibf", zs, wc) + bc[:, None, None, :]
+                    y = y if keep is None else y * keep.permute(2, 0, 1, 3)
+                    loss = output_loss(recipe, xc.unsqueeze(1), y)
+                out.append(loss.reshape(-1))
+                lo += len(wc)
+        return out[0] if len(out) == 1 else torch.cat(out)
+
+    def _masks(self, part: Sequence[Segment], masks: Masks | None, z: torch.Tensor, width: int) -> torch.Tensor | None:
+        """Dropout multipliers ``[I, n, J, F]`` of the chunk's decoders (None in eval mode)."""
+        if masks is None or self.p <= 0:
+            return None
+        shape = (z.shape[0], z.shape[1], width)
+        return torch.stack([keep_mask(shape, self.p, masks.decoder(s.decoder), z, s.rows) for s in part], dim=2)
 
     def _chunks(self, n_subjects: int) -> list[tuple[torch.Tensor | None, torch.Tensor | None, tuple[Segment, ...],
                                                       list[int]]]:
@@ -196,15 +210,15 @@ class ModuleNet:
         return torch.stack([run_sequential(self.model.encoder_list[i], xs.xs[i],
                                            None if masks is None else masks.encoder(i)) for i in fl])
 
-    def decode(self, z: torch.Tensor, batch: Batch, masks: Masks | None
-               ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    def output_losses(self, z: torch.Tensor, batch: Batch, masks: Masks | None, recipe: LossRecipe) -> torch.Tensor:
+        """Output loss of the shard's paths (its row order), one decoder segment at a time."""
+        out: list[torch.Tensor] = []
         for s in self.shard.segments:
             j = s.decoder
             zin = self.model.decoder_gradientreversal_list[j](z.index_select(0, s.sources_t))
             y = run_sequential(self.model.decoder_list[j], zin, None if masks is None else masks.decoder(j), s.rows)
-            out.append((y, batch.xs[j].unsqueeze(0)))
-        return out
+            out.append(fused_loss.fused_output_loss(recipe, batch.xs[j].unsqueeze(0), y))
+        return torch.cat(out) if out else z.new_zeros(0)
 
     def export(self, model: Krakencoder) -> None:
         """Nothing to do: the modules are the model's."""

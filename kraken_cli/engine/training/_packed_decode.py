@@ -1,0 +1,68 @@
+"""The packed decoders' product, bias, dropout and row statistics as one autograd function.
+
+For ``J`` decoders and ``I`` source latents, ``Y[i, b, j, :] = (z_i[b] W_j^T + b_j) * mask``
+is one ``addmm`` into an ``[I*n, J*F]`` matrix; the statistics of :mod:`..fused_loss` are taken
+on it in place (decoder ``j``'s predictions are a strided view). The backward is written out:
+``dY`` from the statistics (computed in the predictions' own buffer, which is why the backward
+may run only once), times the mask, then the three products of a linear layer, all on
+contiguous 2-D matrices. Autograd would instead keep the einsum's permuted copy, the biased
+copy and the masked copy, and re-read each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..fused_loss import PathStats, centred
+
+
+class DecodeStats(torch.autograd.Function):
+    """``(z [I, n, L], W [J, F, L], b [J, F], mask [I, n, J, F] or None, cX [J, n, F])`` ->
+    :class:`..fused_loss.RowStats`' outputs ``(G [J, I*n, n], s [J, I*n], q [J, I*n])`` of the
+    predictions of every (decoder j, source i) pair against decoder j's centred targets."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, w: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None,
+                cx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        n_src, n, n_lat = z.shape
+        n_dec, n_feat, _ = w.shape
+        zf = z.reshape(n_src * n, n_lat)
+        y = torch.addmm(b.reshape(1, -1), zf, w.reshape(n_dec * n_feat, n_lat).t())   # [I*n, J*F]
+        if mask is not None:
+            y.mul_(mask.reshape(y.shape))
+        yj = y.view(n_src * n, n_dec, n_feat).transpose(0, 1)                           # [J, I*n, F]
+        ctx.save_for_backward(zf, w, y, mask, cx)
+        ctx.shape = (n_src, n, n_dec, n_feat)
+        ctx.done = False
+        return torch.bmm(yj, cx.transpose(1, 2)), yj.sum(dim=-1), torch.linalg.vector_norm(yj, dim=-1).square()
+
+    @staticmethod
+    def backward(ctx: Any, gg: torch.Tensor, gs: torch.Tensor, gq: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None, None]:
+        zf, w, y, mask, cx = ctx.saved_tensors
+        if ctx.done:
+            raise RuntimeError("DecodeStats reuses its saved predictions for the gradient: backward runs once")
+        ctx.done = True
+        n_src, n, n_dec, n_feat = ctx.shape
+        col = n_src * n, n_dec, 1  # per (row, decoder) factors, broadcast over features
+        gy = y.view(n_src * n, n_dec, n_feat)                   # the predictions' buffer becomes dY:
+        gy.mul_((2 * gq).t().reshape(col)).add_(gs.t().reshape(col))
+        gy.transpose(0, 1).baddbmm_(gg, cx)                     # dY = 2 dq Y + ds + dG cX
+        gy = gy.view(y.shape)
+        if mask is not None:
+            gy.mul_(mask.reshape(y.shape))
+        w2 = w.reshape(n_dec * n_feat, -1)
+        gz = (gy @ w2).view(n_src, n, -1)
+        return gz, (gy.t() @ zf).view(w.shape), gy.sum(dim=0).view(n_dec, n_feat), None, None
+
+
+def decode_stats(z: torch.Tensor, w: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None,
+                 x: torch.Tensor) -> PathStats:
+    """:class:`..fused_loss.PathStats` of the decoded predictions (targets ``x [J, n, F]``)."""
+    mx, cx = centred(x)
+    return PathStats.of(DecodeStats.apply(z, w, b, mask, cx), x, mx, cx)
+
+
+__all__ = ["DecodeStats", "decode_stats"]

@@ -9,6 +9,7 @@ from kraken_cli.engine.losses import PAPER_RECIPE, latent_loss, output_loss, par
 from kraken_cli.engine.model import Krakencoder, ModelConfig
 from kraken_cli.engine.training._common import (
     STREAM_BATCH,
+    STREAM_LATENTSIM,
     Batch,
     Masks,
     PathPlan,
@@ -16,6 +17,7 @@ from kraken_cli.engine.training._common import (
     batch_objective,
     batch_order,
     dropout,
+    latentsim_objective,
 )
 from kraken_cli.engine.training.fast import FastTrainer, ModuleNet, PackedNet, packable
 from kraken_cli.engine.training.paths import TrainPath, resolve_paths
@@ -90,6 +92,25 @@ def test_packed_and_module_nets_agree_with_dropout(recipe: str) -> None:
     for i in range(4):
         torch.testing.assert_close(packed.dec_w.grad[i], model.decoder_list[i][0].weight.grad, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(packed.enc_b.grad[i], model.encoder_list[i][0].bias.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_latentsim_objective_is_the_pairwise_sum() -> None:
+    # UPSTREAM 7.3: weight * sum_i 2 sum_{j<i} MSE(z_i, zhat_j), zhat eval-mode and detached
+    model, batch, plan = _setup(n=5)
+    net = PackedNet(model, plan)
+    gen = torch.Generator()
+    got = latentsim_objective(net, batch, plan, 7.0, Masks(gen, 0, STREAM_LATENTSIM, 1, 0, 5))
+    got.backward()
+    g_got = net.enc_w.grad.clone()
+    net.enc_w.grad = None
+    with torch.no_grad():
+        z_hat = net.encode(batch, None)
+    z = net.encode(batch, Masks(gen, 0, STREAM_LATENTSIM, 1, 0, 5), range(1, 5))
+    want = 7.0 * sum(2 * ((z[i - 1] - z_hat[j]) ** 2).mean() for i in range(1, 5) for j in range(i))
+    want.backward()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_got, net.enc_w.grad, rtol=1e-4, atol=1e-6)
+    assert float(g_got[0].abs().sum()) == 0  # the anchor gets no gradient
 
 
 def test_generic_network_handles_hidden_layers_and_sizes() -> None:

@@ -13,9 +13,9 @@ Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays ch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._lazy import load
+from ._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and editors
     from .checkpoint import load_checkpoint as load_checkpoint
@@ -60,12 +60,4 @@ _EXPORTS: dict[str, str] = {
     "train_from_inputs": "training",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    return load(__name__, _EXPORTS, name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

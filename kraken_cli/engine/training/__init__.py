@@ -20,10 +20,10 @@ Public API (imported lazily, so ``import kraken_cli.engine.training.record`` sta
 
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import lazy_exports
 
-from .._lazy import load
-
+# typed imports are the submodules' (``from .config import TrainConfig``); the package itself
+# stays cheap to import (no torch) because the CLI reads TrainConfig's defaults at start-up
 _EXPORTS: dict[str, str] = {
     "DisplayEvent": "loop",
     "DistributedSpec": "distributed",
@@ -44,12 +44,4 @@ _EXPORTS: dict[str, str] = {
     "write_record": "record",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    return load(__name__, _EXPORTS, name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

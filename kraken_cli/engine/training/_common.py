@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -390,18 +390,22 @@ def latentsim_objective(net: Net, batch: Batch, plan: PathPlan, weight: float,
     return weight * total
 
 
+@dataclass(eq=False, repr=False)
 class TrainerBase:
-    """What both trainers hold: the network, its data and path plan, the recipe, and the randomness."""
+    """What both trainers hold: the network, its data and path plan, the recipe, and the randomness
+    (a generator on the data's device, reseeded for every draw)."""
 
-    def __init__(self, model: Any, data: Batch, plan: PathPlan, recipe: LossRecipe, *, seed: int, batch_size: int,
-                 dropout_at: Callable[[int], float], targets: Targets | None) -> None:
-        self.model = model
-        self.data = data
-        self.plan = plan
-        self.recipe = recipe
-        self.seed = seed
-        self.batch_size = batch_size
-        self.dropout_at = dropout_at
-        self.targets = targets
-        self.device = data.xs[0].device
+    model: Any
+    data: Batch
+    plan: PathPlan
+    recipe: LossRecipe
+    seed: int = field(kw_only=True)
+    batch_size: int = field(kw_only=True)
+    dropout_at: Callable[[int], float] = field(kw_only=True)
+    targets: Targets | None = field(kw_only=True)
+    device: torch.device = field(init=False)
+    gen: torch.Generator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.device = self.data.xs[0].device
         self.gen = torch.Generator(device=self.device)

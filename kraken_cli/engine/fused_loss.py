@@ -89,8 +89,10 @@ def _grouped(target: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor, to
 class PathStats:
     """Statistics of ``K`` predictions against each of ``B`` targets (see the module docstring).
 
-    ``g [B, K, n, n]`` is indexed (target row ``a``, prediction row ``b``); ``s`` and ``q`` are
-    ``[B, K, 1, n]``; ``x`` and ``cx`` are the targets and their centred rows ``[B, n, F]``,
+    ``g [B, K, n, n]`` is indexed (prediction row ``b``, target row ``a``): the transpose of the
+    reference's ``C(X, Y)`` layout, which no term minds (each is invariant under transposing its
+    correlation or distance matrix), so the products' own layout is kept. ``s`` and ``q`` are
+    ``[B, K, n, 1]``; ``x`` and ``cx`` are the targets and their centred rows ``[B, n, F]``,
     ``mx`` their row means ``[B, n, 1]``.
     """
 
@@ -108,7 +110,7 @@ class PathStats:
         g, s, q = raw
         bsz, n = x.shape[0], x.shape[1]
         k = g.shape[1] // n
-        return cls(g.view(bsz, k, n, n).transpose(-1, -2), s.view(bsz, k, 1, n), q.view(bsz, k, 1, n), x, cx, mx)
+        return cls(g.view(bsz, k, n, n), s.view(bsz, k, n, 1), q.view(bsz, k, n, 1), x, cx, mx)
 
 
 def centred(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,13 +135,13 @@ def loss_from_stats(recipe: LossRecipe, st: PathStats) -> torch.Tensor:
     values: dict[str, torch.Tensor] = {}
     if names & set(_FROM_CORR):
         nx = torch.linalg.vector_norm(st.cx, dim=-1).clamp_min(_EPS)                # [B, n]
-        ny = (st.q - st.s * st.s / f).clamp_min(_EPS * _EPS).sqrt()                 # [B, K, 1, n]
-        c = st.g / (nx[:, None, :, None] * ny)
+        ny = (st.q - st.s * st.s / f).clamp_min(_EPS * _EPS).sqrt()                 # [B, K, n, 1]
+        c = st.g / (ny * nx[:, None, None, :])
         ux = (st.cx / nx.unsqueeze(-1)).unsqueeze(1)
         values.update({t: fn(c, ux) for t, fn in _FROM_CORR.items() if t in names})
     if names & ({"mse", "msesum"} | set(_FROM_DIST)):
-        qx = (st.x * st.x).sum(dim=-1)[:, None, :, None]                             # [B, 1, n, 1]
-        dot = st.g + st.mx[:, None] * st.s                                           # X_a . Y_b
+        qx = (st.x * st.x).sum(dim=-1)[:, None, None, :]                             # [B, 1, 1, n]
+        dot = st.g + st.s * st.mx.transpose(-1, -2).unsqueeze(1)                     # Y_b . X_a
         if names & set(_FROM_DIST):
             d = (qx + st.q - 2 * dot).clamp_min(_TINY).sqrt()
             values.update({t: fn(d) for t, fn in _FROM_DIST.items() if t in names})

@@ -17,6 +17,8 @@ from kraken_cli.engine.training._common import (
     batch_objective,
     batch_order,
     dropout,
+    keep_mask,
+    keep_masks,
     latentsim_objective,
 )
 from kraken_cli.engine.training.fast import FastTrainer, ModuleNet, PackedNet, packable
@@ -137,6 +139,15 @@ def test_dropout_masks_are_seeded_and_scaled() -> None:
     assert torch.equal(a, b)
     assert set(a.unique().tolist()) <= {0.0, 2.0} and 300 < int((a == 0).sum()) < 700
     assert torch.equal(dropout(x, 0.5, None), x)
+
+
+def test_stacked_masks_are_the_single_masks_stacked() -> None:
+    gen = torch.Generator()
+    like = torch.empty(0)
+    draws = [(lambda k=k: gen.manual_seed(k), rows) for k, rows in ((3, None), (4, (5, 1)), (9, (3, 0)))]
+    got = keep_masks((3, 4, 6), 0.3, draws, like, 2)
+    want = torch.stack([keep_mask((3, 4, 6), 0.3, g(), like, rows) for g, rows in draws], dim=2)
+    assert torch.equal(got, want)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.9])

@@ -111,6 +111,24 @@ def batch_order(n_train: int, batch_size: int, seed: int, epoch: int,
 MASK_LEVELS = 1 << 16
 
 
+def _mask_bits(shape: Sequence[int], gen: torch.Generator, device: torch.device,
+               rows: tuple[int, int] | None) -> torch.Tensor:
+    """16 random bits (int16) per element of ``shape``; ``rows``: see :func:`keep_mask`."""
+    full = tuple(shape) if rows is None else (rows[0], *shape[1:])
+    count = math.prod(full)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)
+    bits = words.random_(-(1 << 63), None, generator=gen).view(torch.int16)[:count].view(full)
+    if rows is not None and (rows[1] != 0 or rows[0] != shape[0]):
+        bits = bits[rows[1]:rows[1] + shape[0]]
+    return bits
+
+
+def _bits_to_keep(u: torch.Tensor, p: float) -> torch.Tensor:
+    """Random 16-bit values (as float32, in place) -> 0 or the inverse keep probability."""
+    cut = min(round(p * MASK_LEVELS), MASK_LEVELS - 1)
+    return u.ge_(cut - MASK_LEVELS // 2).mul_(MASK_LEVELS / (MASK_LEVELS - cut))
+
+
 def keep_mask(shape: Sequence[int], p: float, gen: torch.Generator, like: torch.Tensor,
               rows: tuple[int, int] | None = None) -> torch.Tensor:
     """Inverted-dropout multipliers (0 or about ``1/(1-p)``) of ``shape`` drawn from ``gen``.
@@ -121,14 +139,19 @@ def keep_mask(shape: Sequence[int], p: float, gen: torch.Generator, like: torch.
     ``rows=(n_rows, offset)`` draws the masks of ``n_rows`` rows (axis 0) and keeps
     ``shape[0]`` of them from ``offset``: a part of a block gets the rows the whole block has.
     """
-    full = tuple(shape) if rows is None else (rows[0], *shape[1:])
-    count = math.prod(full)
-    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=like.device)
-    bits = words.random_(-(1 << 63), None, generator=gen).view(torch.int16)[:count].view(full)
-    if rows is not None and (rows[1] != 0 or rows[0] != shape[0]):
-        bits = bits[rows[1]:rows[1] + shape[0]]
-    cut = min(round(p * MASK_LEVELS), MASK_LEVELS - 1)
-    keep = bits.to(torch.float32).ge_(cut - MASK_LEVELS // 2).mul_(MASK_LEVELS / (MASK_LEVELS - cut))
+    keep = _bits_to_keep(_mask_bits(shape, gen, like.device, rows).to(torch.float32), p)
+    return keep if like.dtype == torch.float32 else keep.to(like.dtype)
+
+
+def keep_masks(shape: Sequence[int], p: float, draws: Sequence[tuple[Callable[[], torch.Generator],
+               tuple[int, int] | None]], like: torch.Tensor, dim: int) -> torch.Tensor:
+    """``torch.stack([keep_mask(shape, p, gen(), like, rows) for gen, rows in draws], dim)``,
+    written in place (no stacking copy). Each ``gen`` is called just before its block is drawn."""
+    stacked = [*shape[:dim], len(draws), *shape[dim:]]
+    out = torch.empty(stacked, dtype=torch.float32, device=like.device)
+    for k, (gen, rows) in enumerate(draws):
+        out.select(dim, k).copy_(_mask_bits(shape, gen(), like.device, rows))
+    keep = _bits_to_keep(out, p)
     return keep if like.dtype == torch.float32 else keep.to(like.dtype)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -46,7 +47,7 @@ from ._common import (
     TrainerBase,
     batch_objective,
     batch_order,
-    keep_mask,
+    keep_masks,
     latentsim_objective,
     run_sequential,
 )
@@ -121,7 +122,7 @@ class PackedNet(nn.Module):
         h = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
         if masks is not None and self.p > 0:
             fl = range(self.plan.n_flavors) if flavors is None else flavors
-            h = h * torch.stack([keep_mask(h.shape[1:], self.p, masks.encoder(i), h) for i in fl])
+            h = h * keep_masks(h.shape[1:], self.p, [(partial(masks.encoder, i), None) for i in fl], h, 0)
         return F.normalize(h, p=2.0, dim=-1) if self.normalize else h
 
     def output_losses(self, z: torch.Tensor, batch: Batch, masks: Masks | None, recipe: LossRecipe) -> torch.Tensor:
@@ -157,7 +158,7 @@ class PackedNet(nn.Module):
         if masks is None or self.p <= 0:
             return None
         shape = (z.shape[0], z.shape[1], width)
-        return torch.stack([keep_mask(shape, self.p, masks.decoder(s.decoder), z, s.rows) for s in part], dim=2)
+        return keep_masks(shape, self.p, [(partial(masks.decoder, s.decoder), s.rows) for s in part], z, 2)
 
     def _chunks(self, n_subjects: int) -> list[tuple[torch.Tensor | None, torch.Tensor | None, tuple[Segment, ...],
                                                       list[int]]]:

@@ -226,44 +226,51 @@ class CFeatTransform(_Affine):
         self.mean_ = _np(p["input_mean"]).reshape(1, -1)
 
 
-class CFeatNormTransform(CFeatTransform):
+class _CFeatScaled(CFeatTransform):
+    """``(x - mean) / scale_`` with ``scale_`` a statistic of the centred training data, stored
+    under :attr:`scale_key`."""
+
+    scale_key = ""
+
+    @staticmethod
+    def _scale_of(centred: npt.NDArray[np.float64]) -> float:
+        raise NotImplementedError
+
+    def _fit(self, X: npt.NDArray[np.float64]) -> None:
+        super()._fit(X)
+        self.scale_ = np.float32(self._scale_of(X - self.mean_))
+
+    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
+        return self._t("mean_", d, dt), float(self.scale_)
+
+    def _params(self) -> dict[str, Any]:
+        return {"input_mean": self.mean_, self.scale_key: np.float32(self.scale_)}
+
+    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
+        super()._load(p, n_in)
+        self.scale_ = np.float32(_scalar(p[self.scale_key]))
+
+
+class CFeatNormTransform(_CFeatScaled):
     """``(x - mean) / r`` with r the mean row norm of the centred training data."""
 
     kind = "cfeat+norm"
+    scale_key = "input_rownorm_mean"
 
-    def _fit(self, X: npt.NDArray[np.float64]) -> None:
-        super()._fit(X)
-        self.rownorm_ = np.float32(np.mean(np.linalg.norm(X - self.mean_, axis=1)))
-
-    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
-        return self._t("mean_", d, dt), float(self.rownorm_)
-
-    def _params(self) -> dict[str, Any]:
-        return {"input_mean": self.mean_, "input_rownorm_mean": np.float32(self.rownorm_)}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        super()._load(p, n_in)
-        self.rownorm_ = np.float32(_scalar(p["input_rownorm_mean"]))
+    @staticmethod
+    def _scale_of(centred: npt.NDArray[np.float64]) -> float:
+        return float(np.mean(np.linalg.norm(centred, axis=1)))
 
 
-class CFeatVarNormTransform(CFeatTransform):
+class CFeatVarNormTransform(_CFeatScaled):
     """``(x - mean) / v`` with v the summed variance of the centred training data."""
 
     kind = "cfeat+varnorm"
+    scale_key = "input_variance"
 
-    def _fit(self, X: npt.NDArray[np.float64]) -> None:
-        super()._fit(X)
-        self.variance_ = np.float32(np.sum(np.var(X - self.mean_, axis=0)))
-
-    def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
-        return self._t("mean_", d, dt), float(self.variance_)
-
-    def _params(self) -> dict[str, Any]:
-        return {"input_mean": self.mean_, "input_variance": np.float32(self.variance_)}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        super()._load(p, n_in)
-        self.variance_ = np.float32(_scalar(p["input_variance"]))
+    @staticmethod
+    def _scale_of(centred: npt.NDArray[np.float64]) -> float:
+        return float(np.sum(np.var(centred, axis=0)))
 
 
 class ZScoreRowNormTransform(ZScoreTransform):

@@ -72,7 +72,32 @@ class MemorySink:
         self.mats = None
 
 
-class NpzSink:
+class _FileSink:
+    """A sink writing a temporary file: :meth:`close` finishes it (or aborts on any error) and
+    commits it under its name."""
+
+    file: str
+
+    def close(self, meta: Meta) -> Path:
+        try:
+            self._finish(meta)
+        except BaseException:
+            self.abort()
+            raise
+        self._commit()
+        return Path(self.file)
+
+    def _finish(self, meta: Meta) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class NpzSink(_FileSink):
     """``.npz`` with ``C`` streamed in as rows arrive (in order), then ``subjects``, ``conntype``, ``lambda``..."""
 
     def __init__(self, file: str, n: int, r: int) -> None:
@@ -92,23 +117,20 @@ class NpzSink:
         self._member.write(np.ascontiguousarray(block, dtype="<f8").tobytes())
         self.next += block.shape[0]
 
-    def close(self, meta: Meta) -> Path:
-        try:
-            if self.next != self.shape[0]:
-                raise OutputError(f"{self.file}: {self.next} of {self.shape[0]} subjects were written",
-                                  hint="this is a bug in the caller; the output was not saved")
-            self._member.close()
-            small = {"subjects": np.asarray(meta.subjects, dtype=str), **{k: np.asarray(v) for k, v in
-                                                                          meta.variables().items()}}
-            for k, v in small.items():
-                with self._zip.open(f"{k}.npy", "w", force_zip64=True) as fh:
-                    np.lib.format.write_array(fh, v, allow_pickle=False)
-            self._zip.close()
-        except BaseException:
-            self.abort()
-            raise
+    def _finish(self, meta: Meta) -> None:
+        if self.next != self.shape[0]:
+            raise OutputError(f"{self.file}: {self.next} of {self.shape[0]} subjects were written",
+                              hint="this is a bug in the caller; the output was not saved")
+        self._member.close()
+        small = {"subjects": np.asarray(meta.subjects, dtype=str), **{k: np.asarray(v) for k, v in
+                                                                      meta.variables().items()}}
+        for k, v in small.items():
+            with self._zip.open(f"{k}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, v, allow_pickle=False)
+        self._zip.close()
+
+    def _commit(self) -> None:
         self._ctx.__exit__(None, None, None)
-        return Path(self.file)
 
     def abort(self) -> None:
         try:
@@ -120,7 +142,7 @@ class NpzSink:
         self._ctx.__exit__(OutputError, err, None)
 
 
-class Mat73Sink:
+class Mat73Sink(_FileSink):
     """MATLAB v7.3 with ``C`` an ``[N x R x R]`` array written by rows."""
 
     def __init__(self, file: str, n: int, r: int) -> None:
@@ -134,16 +156,13 @@ class Mat73Sink:
     def write(self, start: int, block: F64) -> None:
         self.h5.write_rows("C", start, block)
 
-    def close(self, meta: Meta) -> Path:
-        try:
-            self.h5.write("subjects", list(meta.subjects))
-            for k, v in meta.variables().items():
-                self.h5.write(k, v)
-        except BaseException:
-            self.abort()
-            raise
+    def _finish(self, meta: Meta) -> None:
+        self.h5.write("subjects", list(meta.subjects))
+        for k, v in meta.variables().items():
+            self.h5.write(k, v)
+
+    def _commit(self) -> None:
         self.h5.__exit__(None, None, None)
-        return Path(self.file)
 
     def abort(self) -> None:
         err = OutputError("aborted")

@@ -103,8 +103,7 @@ def fetch_command(
 def _render_list(statuses: list[CacheStatus], cache: os.PathLike[str], *, as_json: bool,
                  quiet: bool) -> None:
     if as_json:
-        print_json({"cache_dir": str(cache), "files": [
-            {**s.entry.to_dict(), "size": s.size, "cached": s.cached, "path": str(s.path)} for s in statuses]})
+        print_json({"cache_dir": str(cache), "files": [s.to_dict() for s in statuses]})
         return
     if quiet:  # no table: one name per line, for scripts
         out.file.write("".join(f"{s.entry.name}\n" for s in statuses))
@@ -126,8 +125,7 @@ def _render_list(statuses: list[CacheStatus], cache: os.PathLike[str], *, as_jso
 def _render_verified(checked: list[VerifyStatus], cache: os.PathLike[str], *, as_json: bool,
                      quiet: bool) -> None:
     if as_json:
-        print_json([{"name": v.entry.name, "kind": v.entry.kind, "path": str(v.path), "status": v.status,
-                     "sha256": v.entry.sha256} for v in checked])
+        print_json([v.to_dict() for v in checked])
         return
     counts = {k: sum(v.status == k for v in checked) for k in ("ok", "mismatch", "missing")}
     if quiet:  # only what needs attention
@@ -150,9 +148,7 @@ def _render_verified(checked: list[VerifyStatus], cache: os.PathLike[str], *, as
 def _render_fetched(fetched: list[FetchedFile], cache: os.PathLike[str], *, as_json: bool,
                     quiet: bool) -> None:
     if as_json:
-        print_json({"cache_dir": str(cache), "files": [
-            {"name": f.entry.name, "kind": f.entry.kind, "path": str(f.path), "downloaded": f.downloaded,
-             "size": f.path.stat().st_size, "sha256": f.entry.sha256} for f in fetched]})
+        print_json({"cache_dir": str(cache), "files": [f.to_dict() for f in fetched]})
         return
     for f in fetched:
         out.file.write(f"{f.path}\n")

@@ -29,19 +29,17 @@ def merge_command(
     """
     setup_logging(verbose, quiet)
     with reporting_errors(as_json=as_json):
-        from kraken_cli.engine.merge import merge_files
+        from kraken_cli.engine.merge import merge_to_file
 
-        merged = merge_files(checkpoints, output, prefer=str(prefer) if prefer else None, canonical=canonical)
-    sources = merged.raw.get("kraken_flavor_sources", [])
+        merged = merge_to_file(checkpoints, output, prefer=str(prefer) if prefer else None, canonical=canonical)
     if as_json:
-        print_json({"output": str(output), "flavors": merged.flavors, "sources": sources,
-                    "trained_paths": [f"{a}->{b}" for a, b in merged.trained_paths]})
+        print_json(merged.to_dict())
         return
     if not quiet:
         from ._render import table
 
         table(f"Merged {len(merged.flavors)} flavors", ["#", "flavor", "from"],
-              [(i + 1, f, s) for i, (f, s) in enumerate(zip(merged.flavors, sources))])
+              [(i + 1, f, s) for i, (f, s) in enumerate(zip(merged.flavors, merged.sources))])
         out.print(f"{len(merged.trained_paths)} trained paths of {len(merged.flavors) ** 2}. Written: {output}",
                   highlight=False)
     else:

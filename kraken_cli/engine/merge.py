@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,32 @@ def merge_checkpoints(checkpoints: Sequence[Checkpoint], *, prefer: str | None =
     merged = Checkpoint.from_raw(raw, "merged:" + ",".join(c.file for c in checkpoints), flavor_order)
     merged.model()  # validates that the weights fit
     return merged
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What ``kraken merge`` wrote: the merged checkpoint's flavors, where each came from, its trained paths."""
+
+    output: str
+    flavors: list[str]
+    sources: list[str]
+    trained_paths: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, merged: Checkpoint) -> MergeResult:
+        return cls(str(merged.file), list(merged.flavors), list(merged.raw.get("kraken_flavor_sources", [])),
+                   [(a, b) for a, b in merged.trained_paths])
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kraken merge --json``."""
+        return {"output": self.output, "flavors": self.flavors, "sources": self.sources,
+                "trained_paths": [f"{a}->{b}" for a, b in self.trained_paths]}
+
+
+def merge_to_file(files: Sequence[str | Path], output: str | Path, *, prefer: str | None = None,
+                  canonical: bool = False) -> MergeResult:
+    """``kraken merge``: :func:`merge_files` and what it wrote."""
+    return MergeResult.of(merge_files(files, output, prefer=prefer, canonical=canonical))
 
 
 def merge_files(files: Sequence[str | Path], output: str | Path, *, prefer: str | None = None,

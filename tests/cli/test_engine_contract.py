@@ -104,9 +104,9 @@ def test_merge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
     def fake(checkpoints: Any, output: Any, **kw: Any) -> Any:
         seen.update(checkpoints=checkpoints, output=output, **kw)
-        return SimpleNamespace(raw={"kraken_flavor_sources": ["a.pt"]}, flavors=[FC], trained_paths=[(FC, FC)])
+        return merge.MergeResult(str(output), [FC], ["a.pt"], [(FC, FC)])
 
-    monkeypatch.setattr(merge, "merge_files", fake)
+    monkeypatch.setattr(merge, "merge_to_file", fake)
     res = invoke("merge", "a.pt", "b.pt", "-o", str(tmp_path / "m.pt"), "--canonical", "--json")
     assert json.loads(res.stdout)["flavors"] == [FC]
     assert [str(c) for c in seen["checkpoints"]] == ["a.pt", "b.pt"] and seen["canonical"] is True

@@ -13,7 +13,7 @@ command            pipeline
                    ``TrainResult``)
 ``connectivity``   :func:`kraken_cli.engine.connectivity.run_connectivity` (``ConnectivityConfig`` ->
                    ``ConnectivityResult``)
-``merge``          :func:`kraken_cli.engine.merge.merge_checkpoints`
+``merge``          :func:`kraken_cli.engine.merge.merge_to_file` (-> ``MergeResult``)
 ``describe``       :func:`kraken_cli.engine.describe.describe_checkpoint`
 ``fetch``          :func:`kraken_cli.engine.registry.fetch` (``--verify``: ``verify_cached``)
 ``example``        :func:`kraken_cli.engine.example.run_example`

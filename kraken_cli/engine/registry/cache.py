@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import FetchError
 from .catalog import Registry, RegistryEntry, registry_or_default, select_files, suggest
@@ -60,6 +61,11 @@ class VerifyStatus:
     entry: RegistryEntry
     path: Path
     status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kraken fetch --verify --json``'s record of this file."""
+        return {"name": self.entry.name, "kind": self.entry.kind, "path": str(self.path), "status": self.status,
+                "sha256": self.entry.sha256}
 
 
 def verify_cached(cache_dir: str | os.PathLike[str], names: Sequence[str] = (), *, all_files: bool = False,
@@ -159,6 +165,10 @@ class CacheStatus:
     path: Path
     cached: bool
     size: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kraken fetch --list --json``'s record of this file."""
+        return {**self.entry.to_dict(), "size": self.size, "cached": self.cached, "path": str(self.path)}
 
 
 def list_files(cache_dir: str | os.PathLike[str], names: Sequence[str] = (), *, flavors: Sequence[str] = (),

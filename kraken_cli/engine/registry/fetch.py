@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FetchError
 from ..progress import NULL_PROGRESS, Progress
@@ -29,6 +29,11 @@ class FetchedFile:
     entry: RegistryEntry
     path: Path
     downloaded: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """``kraken fetch --json``'s record of this file."""
+        return {"name": self.entry.name, "kind": self.entry.kind, "path": str(self.path),
+                "downloaded": self.downloaded, "size": self.path.stat().st_size, "sha256": self.entry.sha256}
 
 
 def fetch(names: Sequence[str] = (), *, cache_dir: str | os.PathLike[str], all_files: bool = False,

@@ -10,14 +10,14 @@ plus statistics of the target alone. From them come the correlations
 ``C = G / (|cX_a| |cY_b|)`` with ``|cY_b|^2 = q_b - s_b^2 / F``; the dot products
 ``X Y^T = G + mean(X) s^T``; the distances ``D^2 = |X_a|^2 + q_b - 2 X_a . Y_b`` (as
 ``torch.cdist`` computes them for more than 25 rows); and ``MSE = (sum |X_a|^2 + sum q - 2 tr
-X Y^T) / (n F)``. The correlation and distance terms are then the very functions of
-:mod:`.losses`, applied to ``C`` and ``D``, so the objective is the recipe's by construction.
+X Y^T) / (n F)``. The terms on ``C`` and ``D`` and their derivatives are written out in
+:mod:`._stats_loss`.
 
 Why: autograd through the element-wise formulas stores and re-reads the prediction tensor at
 every step (about 30 passes per batch at paper scale, more than half of an epoch). Here
 :class:`RowStats` reads it three times forward (one matrix product, two row reductions) and
 twice backward (``dY = dG^T cX + 2 dq Y + ds``: one fused multiply-add and one matrix
-product); everything after it works on n x n matrices.
+product); everything after it works on n x n matrices, without autograd's bookkeeping either.
 
 Numerics: ``MSE`` from the statistics subtracts sums of squares, so its *value* carries a
 relative error of about float epsilon times ``(|X|^2 + |Y|^2) / |Y - X|^2``; its gradient is
@@ -31,13 +31,12 @@ from typing import Any
 
 import torch
 
-from .losses import _EPS, _FROM_CORR, _FROM_DIST, output_loss
+from ._stats_loss import CORR_TERMS, DIST_TERMS, SQ_TERMS, StatsLoss, TargetStats
+from .losses import output_loss
 from .recipe import LossRecipe
 
 #: Output terms this module computes (``var`` needs column statistics: the reference runs).
-FUSED_TERMS = frozenset({"mse", "msesum", *_FROM_CORR, *_FROM_DIST})
-
-_TINY = 1e-30  # squared distances are clamped here, so that sqrt's gradient stays finite
+FUSED_TERMS = frozenset(CORR_TERMS + DIST_TERMS + SQ_TERMS)
 
 
 class RowStats(torch.autograd.Function):
@@ -130,27 +129,11 @@ def path_stats(target: torch.Tensor, pred: torch.Tensor) -> tuple[PathStats, tor
 
 def loss_from_stats(recipe: LossRecipe, st: PathStats) -> torch.Tensor:
     """The recipe's output loss ``[B, K]`` from the statistics (every term in :data:`FUSED_TERMS`)."""
-    names = {t.name for t in recipe.output_terms}
-    n, f = st.x.shape[-2:]
-    values: dict[str, torch.Tensor] = {}
-    if names & set(_FROM_CORR):
-        nx = torch.linalg.vector_norm(st.cx, dim=-1).clamp_min(_EPS)                # [B, n]
-        ny = (st.q - st.s * st.s / f).clamp_min(_EPS * _EPS).sqrt()                 # [B, K, n, 1]
-        c = st.g / (ny * nx[:, None, None, :])
-        ux = (st.cx / nx.unsqueeze(-1)).unsqueeze(1)
-        values.update({t: fn(c, ux) for t, fn in _FROM_CORR.items() if t in names})
-    if names & ({"mse", "msesum"} | set(_FROM_DIST)):
-        qx = (st.x * st.x).sum(dim=-1)[:, None, None, :]                             # [B, 1, 1, n]
-        dot = st.g + st.s * st.mx.transpose(-1, -2).unsqueeze(1)                     # Y_b . X_a
-        if names & set(_FROM_DIST):
-            d = (qx + st.q - 2 * dot).clamp_min(_TINY).sqrt()
-            values.update({t: fn(d) for t, fn in _FROM_DIST.items() if t in names})
-        sq = qx.sum(dim=(-2, -1)) + st.q.sum(dim=(-2, -1)) - 2 * dot.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
-        values.update({"msesum": sq, "mse": sq / (n * f)})
-    total = st.g.new_zeros(st.g.shape[:2])
+    weights: dict[str, float] = {}
     for t in recipe.output_terms:
-        total = total + t.weight * values[t.name]
-    return torch.nan_to_num(total, nan=0.0)
+        weights[t.name] = weights.get(t.name, 0.0) + t.weight
+    target = TargetStats.of(st.x, st.mx, st.cx, with_uxx="corrmatch" in weights)
+    return StatsLoss.apply(st.g, st.s, st.q, target, weights)
 
 
 def fused_output_loss(recipe: LossRecipe, target: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:

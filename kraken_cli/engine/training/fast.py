@@ -56,8 +56,10 @@ from ._packed_decode import decode_stats
 
 log = logging.getLogger(__name__)
 
-#: Predictions (paths x subjects x features) decoded and scored together; larger chunks spill
-#: out of the CPU cache in the loss's element-wise steps.
+#: Predictions (paths x subjects x features) decoded and scored together. With the fused loss a
+#: chunk is read only a few times, so fewer, larger chunks (fewer small tensor operations) win
+#: until they leave the CPU's last-level cache: about 5 MB of float32, two chunks per paper-scale
+#: batch.
 CHUNK_ELEMENTS = 1_300_000
 
 
@@ -126,8 +128,8 @@ class PackedNet(nn.Module):
         return F.normalize(h, p=2.0, dim=-1) if self.normalize else h
 
     def output_losses(self, z: torch.Tensor, batch: Batch, masks: Masks | None, recipe: LossRecipe) -> torch.Tensor:
-        """Output loss of the shard's paths (its row order), chunk by chunk so that each chunk's
-        product and loss stay in the CPU cache; ``y[j, i] = dropout(z_i W_j^T + b_j)``."""
+        """Output loss of the shard's paths (its row order), chunk by chunk (:data:`CHUNK_ELEMENTS`);
+        ``y[j, i] = dropout(z_i W_j^T + b_j)``."""
         x = batch.stacked
         assert x is not None
         fused = fused_loss.supported(recipe)
@@ -163,8 +165,7 @@ class PackedNet(nn.Module):
     def _chunks(self, n_subjects: int) -> list[tuple[torch.Tensor | None, torch.Tensor | None, tuple[Segment, ...],
                                                       list[int]]]:
         """The runs, each with its cut into chunks of at most about ``CHUNK_ELEMENTS`` predictions
-        (decoders per chunk), so that each chunk's loss works in the CPU cache (2x faster at paper
-        scale); cached per batch size."""
+        (decoders per chunk); cached per batch size."""
         got = self._chunk_cache.get(n_subjects)
         if got is not None:
             return got

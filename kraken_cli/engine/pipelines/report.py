@@ -21,6 +21,7 @@ from ..report.figures import matrices_png
 if TYPE_CHECKING:
     from ..connectome import Cohort
     from ..inference import KrakenModel, PredictPlan
+    from ..training.loop import TrainResult
     from .predict import PredictResult
 
 
@@ -114,10 +115,24 @@ def _stored_qc_section(raw: Mapping[str, Any]) -> Section:
     return s
 
 
-def write_describe_report(path: str | Path, checkpoint: str | Path, record: str | Path | None) -> Path:
-    """The ``kraken describe --report`` page: checkpoint summary, stored QC reference, record heatmap."""
+def write_describe_report(path: str | Path, checkpoint: str | Path, record: str | Path | None, *,
+                          record_given: bool = False) -> Path:
+    """The ``kraken describe --report`` page: checkpoint summary, stored QC reference, record heatmap.
+
+    ``record`` None: no training record is shown; ``record_given``: a missing ``record`` is an error.
+    """
     from ..checkpoint import load_checkpoint
     from ..describe import describe_checkpoint
+    from ..errors import InputDataError
+    from ..io._atomic import refuse_overwriting
+
+    if record is not None and record_given and not Path(record).is_file():
+        raise InputDataError(f"no training record found at {record}", hint="name it with --record FILE.mat")
+    if not str(path).lower().endswith((".html", ".htm")):
+        from ..errors import SpecError
+
+        raise SpecError(f"--report writes HTML, got {str(path)!r}", hint="name the report FILE.html")
+    refuse_overwriting({"--report": str(path)}, [checkpoint, record])
 
     desc = describe_checkpoint(checkpoint)
     ck = load_checkpoint(checkpoint)
@@ -128,3 +143,45 @@ def write_describe_report(path: str | Path, checkpoint: str | Path, record: str 
     rec = _record_section(record)
     sections.append(rec if rec is not None else Section("Evaluation", ["No training record given (--record)."]))
     return write_report(path, "kraken describe report", sections, subtitle=Path(checkpoint).name)
+
+
+def _validation_qc(result: TrainResult, cohort: Cohort) -> tuple[list[Section], KrakenModel, Cohort]:
+    """QC of the validation subjects under the trained model, and observed vs predicted of a few of them."""
+    from ..checkpoint import load_checkpoint
+    from ..inference import KrakenModel, PredictOptions
+    from ..qc import assess
+    from .predict import _sample_pairs
+
+    model = KrakenModel(load_checkpoint(result.checkpoints[-1]), result.transforms)
+    ids = [result.split.subjects[i] for i in result.split.val] or list(result.split.subjects)
+    val = cohort.subset(ids)
+    options = PredictOptions(outputs=("all",), fusion=len(model.flavors) > 1, fusion_noself=len(model.flavors) > 1)
+    plan = model.plan(val, options)
+    sections = qc_sections(assess(model, val, plan))
+    few = val.subset(val.subjects[:3])
+    pairs = _sample_pairs(few, plan)
+    _, chunk = next(model.iter_predictions(few, plan, options))
+    truth = {o: f for o in plan.outputs for f in few.flavors if f == o}
+    sections.append(_samples_section(few, {p: chunk[p] for p in pairs}, truth))
+    return sections, model, val
+
+
+def write_train_report(path: str | Path, result: TrainResult, cohort: Cohort) -> Path:
+    """The ``kraken train --report`` page: model, validation heatmap, QC reference and validation QC."""
+    final = str(result.checkpoints[-1])
+    facts = [*checkpoint_facts([final]), ("flavors", ", ".join(result.flavors)),
+             ("trained paths", str(len(result.path_names))), ("epochs", str(result.completed_epochs)),
+             ("subjects", f"{len(result.split.subjects)} ({len(result.split.train)} training, "
+                          f"{len(result.split.val)} validation, {len(result.split.test)} test)"),
+             ("input transforms", ", ".join(sorted({str(getattr(t, 'spec', t)) for t in result.transforms.values()})))]
+    from ..checkpoint import load_checkpoint
+
+    sections = [Section("Model", facts=facts), _stored_qc_section(load_checkpoint(final).raw)]
+    rec = _record_section(None, result.record)
+    if rec is not None:
+        sections.append(rec)
+    qc, _, val = _validation_qc(result, cohort)
+    for s in qc:
+        s.title += f" (validation subjects, n={val.n_subjects})"
+    sections += qc
+    return write_report(path, "kraken train report", sections, subtitle=Path(final).name)

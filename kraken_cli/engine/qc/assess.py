@@ -16,15 +16,19 @@ import numpy.typing as npt
 import torch
 
 from ..flavors import group_of
-from .measures import agreement, mean_fit, pca_distance, plausibility
-from .reference import LatentReference, TransformReference, stored_statistics, transform_reference
-from .thresholds import ADAPT_R2, BY_NAME, SUBJECT_THRESHOLDS
+from .measures import agreement, flavor_measures
+from .reference import LatentReference, TransformReference, stored_ranges, stored_statistics, transform_reference
+from .thresholds import ADAPT_R2, BY_NAME, SUBJECT_THRESHOLDS, Threshold
 
 if TYPE_CHECKING:
     from ..connectome import Cohort
     from ..inference import KrakenModel, PredictPlan
 
 FloatArray = npt.NDArray[np.float64]
+
+#: The measures that say "this looks like the other group", per declared group.
+_GROUP_SIGNS = {"FC": (("fc_negative", "SC"), ("fc_out_of_range", "SC or Fisher-z values")),
+                "SC": (("sc_negative", "FC"),)}
 
 
 @dataclass
@@ -35,10 +39,15 @@ class FlavorQC:
     group: str | None
     values: dict[str, FloatArray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  #: measures not available, and why
+    thresholds: dict[str, Threshold] = field(default_factory=dict)  #: widened rules (default: the documented ones)
+
+    def rule(self, measure: str) -> Threshold:
+        """The rule this flavor's ``measure`` is held to."""
+        return self.thresholds.get(measure, BY_NAME[measure])
 
     def flags(self, i: int) -> list[str]:
         """Names of the measures subject ``i`` breaks."""
-        return [m for m, v in self.values.items() if m in BY_NAME and BY_NAME[m].flags(float(v[i]))]
+        return [m for m, v in self.values.items() if m in BY_NAME and self.rule(m).flags(float(v[i]))]
 
 
 @dataclass
@@ -54,6 +63,26 @@ class QCResult:
         """``flavor: measure`` for every flag of subject ``i`` (adaptation flags count for all)."""
         out = [f"{fq.flavor}: {m}" for fq in self.flavors for m in fq.flags(i)]
         return out + [f"{a['flavor']}: adapt_r2" for a in self.adaptation if a.get("flagged")]
+
+    def grouped_flags(self, i: int) -> str:
+        """Subject ``i``'s flags as ``flavor: measure, measure; flavor: ...`` (empty when none)."""
+        by: dict[str, list[str]] = {}
+        for flag in self.subject_flags(i):
+            flavor, _, measure = flag.partition(": ")
+            by.setdefault(flavor, []).append(measure)
+        return "; ".join(f"{f}: {', '.join(ms)}" for f, ms in by.items())
+
+    def file_flags(self) -> list[str]:
+        """Input files whose statistics look like the other group for most subjects (a mislabelled flavor)."""
+        out = []
+        n = max(1, len(self.subjects))
+        for fq in self.flavors:
+            for measure, other in _GROUP_SIGNS.get(fq.group or "", ()):
+                k = sum(fq.rule(measure).flags(float(v)) for v in fq.values.get(measure, ()))
+                if k > n / 2:
+                    out.append(f"{fq.flavor}: {k} of {n} subjects look like {other} ({BY_NAME[measure].label} "
+                               f"{fq.rule(measure).rule()}); is the flavor name right?")
+        return out
 
     @property
     def flagged(self) -> list[int]:
@@ -74,7 +103,10 @@ class QCResult:
     def to_dict(self) -> dict[str, Any]:
         """The ``qc`` entry of ``kraken run --json``."""
         return {"subjects": len(self.subjects), "flagged_subjects": [self.subjects[i] for i in self.flagged],
+                "file_flags": self.file_flags(),
                 "thresholds": {t.measure: t.rule() for t in (*SUBJECT_THRESHOLDS, ADAPT_R2)},
+                "widened_thresholds": {fq.flavor: {m: t.rule() for m, t in fq.thresholds.items()}
+                                       for fq in self.flavors if fq.thresholds},
                 "latent_reference": self.latent_source,
                 "notes": {fq.flavor: fq.notes for fq in self.flavors if fq.notes},
                 "adaptation": self.adaptation, "rows": self.rows()}
@@ -105,17 +137,19 @@ def _encode_chunk(model: KrakenModel, plan: PredictPlan, arrays: Mapping[str, An
     for name, idx in plan.model_index.items():
         x = np.asarray(arrays[name], dtype=np.float64)
         t = model.transform_for(model.flavors[idx])
-        for m, v in plausibility(x, _group(name, model.flavors[idx])).items():
-            acc[name].setdefault(m, []).append(v)
         xa = plan.adaptations[name].apply(x) if name in plan.adaptations else x
-        residual, score = pca_distance(t, xa)
-        slope, corr = mean_fit(xa, t.training_mean())
-        acc[name].setdefault("scale", []).append(slope)
-        acc[name].setdefault("pattern", []).append(corr)
-        acc[name].setdefault("residual", []).append(residual)
-        acc[name].setdefault("score", []).append(score)
+        for m, v in flavor_measures(t, x, _group(name, model.flavors[idx]), xa).items():
+            acc[name].setdefault(m, []).append(v)
         z = model.net.encode(t.as_torch(model.device).transform(xa), idx)
         latents[name].append(z.float().cpu().numpy().astype(np.float64))
+
+
+def _widened(ranges: Mapping[str, tuple[float, float]], lat: LatentReference | None) -> dict[str, Threshold]:
+    """Documented rules widened to a stored held-out range (kraken-trained checkpoints; see thresholds)."""
+    r = dict(ranges)
+    if lat is not None:
+        r["latent"] = (lat.q01, lat.q99)  # the reference in use: the checkpoint's, or --qc-latents' own
+    return {m: BY_NAME[m].widened(*r[m]) for m in r if m in BY_NAME and BY_NAME[m].widened(*r[m]) != BY_NAME[m]}
 
 
 def _group(name: str, model_flavor: str) -> str | None:
@@ -157,7 +191,9 @@ def assess(model: KrakenModel, cohort: Cohort, plan: PredictPlan, *, qc_latents:
         lat = lat_refs.get(mf)
         vals["latent"] = lat.distance(z[n]) if lat is not None else np.full(cohort.n_subjects, np.nan)
         vals["agreement"] = agree.get(n, np.full(cohort.n_subjects, np.nan))
-        out.append(FlavorQC(n, _group(n, mf), vals, _notes(ref, lat, len(names))))
+        fq = FlavorQC(n, _group(n, mf), vals, _notes(ref, lat, len(names)))
+        fq.thresholds = _widened(stored_ranges(model.checkpoint.raw, mf), lat)
+        out.append(fq)
     source = next(iter(lat_refs.values())).source if lat_refs else "n/a"
     return QCResult(list(cohort.subjects), out,
                     adaptation_quality([a.summary() for a in plan.adaptations.values()]), source)

@@ -153,3 +153,14 @@ def agreement(latents: Mapping[str, npt.ArrayLike], *, max_others: int = 500) ->
             typical[rows] = np.nanmedian(d, axis=1)
         out[f] = own / np.maximum(typical, 1e-12)
     return out
+
+
+def flavor_measures(transform: Transform, x: npt.ArrayLike, group: str | None,
+                    adapted: npt.ArrayLike | None = None) -> dict[str, FloatArray]:
+    """Every per-flavor measure of rows ``x``: plausibility (on ``x``), then scale, pattern, residual and
+    score (on ``adapted``, what the transform sees; default ``x``). Residual and score in edge units."""
+    out = plausibility(x, group)
+    xa = x if adapted is None else adapted
+    out["scale"], out["pattern"] = mean_fit(xa, transform.training_mean())
+    out["residual"], out["score"] = pca_distance(transform, xa)
+    return out

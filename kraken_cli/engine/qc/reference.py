@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..transforms import PCATransform, Transform, TSVDTransform
-from .measures import pca_distance, standardized_distance, unit_rows
+from .measures import agreement, flavor_measures, standardized_distance, unit_rows
 
 #: Version of the ``kraken_qc`` checkpoint entry.
 QC_STATS_VERSION = 1
@@ -46,14 +46,18 @@ class LatentReference:
     typical: float
     n_subjects: int
     source: str
+    q01: float = NA  #: 1 % and 99 % of the reference's own distance ratios (kraken-trained checkpoints)
+    q99: float = NA
 
     @classmethod
     def from_latents(cls, z: npt.ArrayLike, source: str) -> LatentReference:
         """The reference of latents ``z`` of shape (n_subjects, n_latent)."""
         u = unit_rows(z)
         mean, std = u.mean(axis=0), u.std(axis=0)
-        typical = float(np.median(standardized_distance(u, mean, std)))
-        return cls(mean, std, typical, int(u.shape[0]), source)
+        d = standardized_distance(u, mean, std)
+        typical = float(np.median(d))
+        q01, q99 = (float(q) for q in np.quantile(d / max(typical, 1e-12), [0.01, 0.99]))
+        return cls(mean, std, typical, int(u.shape[0]), source, q01, q99)
 
     def distance(self, z: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Standardised distance of each latent over the training subjects' typical one."""
@@ -61,12 +65,13 @@ class LatentReference:
 
     def to_dict(self) -> dict[str, Any]:
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
-                "typical": self.typical, "n_subjects": self.n_subjects}
+                "typical": self.typical, "n_subjects": self.n_subjects, "range": [self.q01, self.q99]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str) -> LatentReference:
+        lo, hi = (float(v) for v in d.get("range", (NA, NA)))
         return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64),
-                   float(d["typical"]), int(d.get("n_subjects", 0)), source)
+                   float(d["typical"]), int(d.get("n_subjects", 0)), source, lo, hi)
 
 
 def legacy_transform_reference(t: Transform) -> TransformReference:
@@ -86,6 +91,21 @@ def legacy_transform_reference(t: Transform) -> TransformReference:
     return TransformReference(residual, score, "transform file")
 
 
+def stored_ranges(raw: Mapping[str, Any], flavor: str) -> dict[str, tuple[float, float]]:
+    """Measure -> held-out 1-99 % range stored for ``flavor`` (what thresholds are widened to)."""
+    qc = raw.get("kraken_qc")
+    if not isinstance(qc, Mapping) or int(qc.get("version", 0)) != QC_STATS_VERSION:
+        return {}
+    ranges = dict(dict(qc.get("transforms", {})).get(flavor, {}).get("ranges", {}))
+    agree = dict(qc.get("agreement", {})).get(flavor)
+    if agree is not None:
+        ranges["agreement"] = agree
+    lat = dict(qc.get("latents", {})).get(flavor)
+    if isinstance(lat, Mapping) and "range" in lat:
+        ranges["latent"] = lat["range"]
+    return {str(k): (float(v[0]), float(v[1])) for k, v in ranges.items()}
+
+
 def transform_reference(t: Transform, stats: Mapping[str, Any] | None) -> TransformReference:
     """kraken's stored statistics of this flavor when present, else the legacy derivation."""
     if stats:
@@ -94,25 +114,56 @@ def transform_reference(t: Transform, stats: Mapping[str, Any] | None) -> Transf
     return legacy_transform_reference(t)
 
 
-def transform_statistics(t: Transform, x_train: npt.ArrayLike) -> dict[str, float]:
-    """The ``kraken_qc`` entry of one flavor: medians and 99th percentiles over training rows."""
-    residual, score = pca_distance(t, x_train)
-    out: dict[str, float] = {}
-    for name, v in (("residual", residual), ("score", score)):
-        finite = v[np.isfinite(v)]
-        out[f"{name}_median"] = float(np.median(finite)) if finite.size else NA
-        out[f"{name}_q99"] = float(np.quantile(finite, 0.99)) if finite.size else NA
+def _median(v: npt.NDArray[np.float64]) -> float:
+    finite = v[np.isfinite(v)]
+    return float(np.median(finite)) if finite.size else NA
+
+
+def _range(v: npt.NDArray[np.float64]) -> list[float]:
+    finite = v[np.isfinite(v)]
+    return [float(q) for q in np.quantile(finite, [0.01, 0.99])] if finite.size else [NA, NA]
+
+
+def transform_statistics(t: Transform, x: npt.ArrayLike, group: str | None = None) -> dict[str, Any]:
+    """The ``kraken_qc`` entry of one flavor over reference rows ``x``.
+
+    ``residual_median`` and ``score_median`` (edge units: what the residual and score ratios divide
+    by) and ``ranges``: the 1-99 % range of every measure as :func:`~.assess.assess` reports it.
+    """
+    m = flavor_measures(t, x, group)
+    out: dict[str, Any] = {"residual_median": _median(m["residual"]), "score_median": _median(m["score"])}
+    m["residual"] = m["residual"] / out["residual_median"]
+    m["score"] = m["score"] / out["score_median"]
+    out["ranges"] = {k: _range(v) for k, v in m.items()}
     return out
 
 
-def qc_statistics(transforms: Mapping[str, Transform], train_rows: Mapping[str, npt.ArrayLike],
-                  latents: Mapping[str, npt.ArrayLike] | None = None) -> dict[str, Any]:
-    """The ``kraken_qc`` checkpoint entry: per-flavor transform statistics and latent references."""
-    first = next(iter(train_rows.values()), np.zeros((0, 0)))
-    d: dict[str, Any] = {"version": QC_STATS_VERSION, "n_subjects": int(np.shape(first)[0]),
-                         "transforms": {f: transform_statistics(transforms[f], x) for f, x in train_rows.items()}}
+def qc_statistics(transforms: Mapping[str, Transform], rows: Mapping[str, npt.ArrayLike], *, split: str,
+                  latents: Mapping[str, npt.ArrayLike] | None = None,
+                  groups: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The ``kraken_qc`` checkpoint entry: per-flavor transform statistics and latent references.
+
+    Parameters
+    ----------
+    transforms : mapping of str to Transform
+    rows : mapping of str to array-like of shape (n_subjects, n_edges)
+        Edge rows the transform statistics are taken over: held-out (validation) subjects when
+        there are enough, since new data are held-out data (training rows fit the PCA better).
+    split : str
+        Which subjects ``rows`` holds (recorded).
+    latents : mapping of str to array-like of shape (n_subjects, n_latent), optional
+        Training subjects' latents per flavor.
+    """
+    from ..flavors import group_of
+
+    first = next(iter(rows.values()), np.zeros((0, 0)))
+    g = dict(groups or {})
+    d: dict[str, Any] = {"version": QC_STATS_VERSION, "split": split, "n_subjects": int(np.shape(first)[0]),
+                         "transforms": {f: transform_statistics(transforms[f], x, g.get(f) or group_of(f))
+                                        for f, x in rows.items()}}
     if latents:
         d["latents"] = {f: LatentReference.from_latents(z, "training").to_dict() for f, z in latents.items()}
+        d["agreement"] = {f: _range(v) for f, v in agreement(latents).items()}
     return d
 
 

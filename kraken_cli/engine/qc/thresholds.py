@@ -4,6 +4,10 @@ Each threshold was chosen from data: the held-out (test and validation) subjects
 conformance cohort P, scored by ``tests/benchmarks/qc_eval.py``, and the 30 HCP example subjects.
 A threshold sits beyond the largest in-distribution value seen there, with a margin, so that a
 flag means "unlike any training-like subject", not "in the tail".
+
+A checkpoint written by kraken's trainer also stores each measure's 1-99 % range over its own
+held-out subjects; a threshold is then widened, never narrowed, to that range plus half its width
+(:meth:`Threshold.widened`), so a model trained on data unlike HCP does not flag its own kind of data.
 """
 
 from __future__ import annotations
@@ -21,6 +25,15 @@ class Threshold:
     upper: float | None = None
     meaning: str = ""
 
+    def widened(self, lo: float, hi: float) -> Threshold:
+        """This rule loosened to leave ``[lo - w/2, hi + w/2]`` unflagged (``w = hi - lo``), e.g. a held-out range."""
+        if not (lo == lo and hi == hi):  # NaN: no stored range
+            return self
+        w = max(hi - lo, 0.0)
+        lower = None if self.lower is None else min(self.lower, lo - w / 2)
+        upper = None if self.upper is None else max(self.upper, hi + w / 2)
+        return Threshold(self.measure, self.label, lower, upper, self.meaning)
+
     def flags(self, value: float) -> bool:
         """True when ``value`` breaks the rule (NaN, i.e. not measured, never flags)."""
         if value != value:  # NaN
@@ -31,9 +44,9 @@ class Threshold:
         """``> 3`` or ``< 0.005``: the rule as a short text."""
         parts = []
         if self.lower is not None:
-            parts.append(f"< {self.lower:g}")
+            parts.append(f"< {self.lower:.3g}")
         if self.upper is not None:
-            parts.append(f"> {self.upper:g}")
+            parts.append(f"> {self.upper:.3g}")
         return " or ".join(parts)
 
 

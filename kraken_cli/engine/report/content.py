@@ -61,6 +61,8 @@ def _qc_table(qc: QCResult) -> Table:
                 marked.add(len(rows))
             cells = [_fmt(float(fq.values[m][i])) if m in fq.values else "" for m in measures]
             rows.append([qc.subjects[i], fq.flavor, *cells, ("FLAG " + ", ".join(flags)) if flags else "ok"])
+    if not rows:
+        rows.append(["(no subject flagged)", "", *([""] * len(measures)), ""])
     caption = (f"Quality control: {len(qc.subjects)} subjects x {len(qc.flavors)} input flavors, "
                f"{len(flagged_subjects)} subjects flagged")
     if len(qc.subjects) > MAX_TABLE_SUBJECTS:
@@ -73,7 +75,7 @@ def qc_sections(qc: QCResult) -> list[Section]:
     flagged = [qc.subjects[i] for i in qc.flagged]
     summary = (f"{len(flagged)} of {len(qc.subjects)} subjects flagged"
                + (f": {', '.join(flagged[:20])}{' ...' if len(flagged) > 20 else ''}." if flagged else "."))
-    s = Section("Quality control", [summary, f"Latent distance reference: {qc.latent_source}."])
+    s = Section("Quality control", [summary, *qc.file_flags(), f"Latent distance reference: {qc.latent_source}."])
     s.tables.append(Table("Thresholds (a subject is flagged when any measure of any input breaks its rule)",
                           ["measure", "what", "flagged when", "why"],
                           [(t.measure, t.label, t.rule(), t.meaning) for t in (*SUBJECT_THRESHOLDS, ADAPT_R2)]))

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import torch
 
 from ..flavors import group_of
-from .measures import agreement, flavor_measures
+from .measures import agreement, flavor_measures, robust_z
 from .reference import LatentReference, TransformReference, stored_ranges, stored_statistics, transform_reference
 from .thresholds import ADAPT_R2, BY_NAME, SUBJECT_THRESHOLDS, Threshold
 
@@ -165,7 +165,7 @@ def _notes(ref: TransformReference, lat: LatentReference | None, n_flavors: int)
     if lat is None:
         notes.append("latent n/a: no training latents (train with kraken, or give --qc-latents FILE)")
     if n_flavors < 2:
-        notes.append("agreement n/a: needs two or more connectome inputs")
+        notes.append("agreement n/a: needs two or more connectome inputs (and 8 or more subjects)")
     return notes
 
 
@@ -190,7 +190,8 @@ def assess(model: KrakenModel, cohort: Cohort, plan: PredictPlan, *, qc_latents:
         vals["score"] = vals["score"] / ref.score
         lat = lat_refs.get(mf)
         vals["latent"] = lat.distance(z[n]) if lat is not None else np.full(cohort.n_subjects, np.nan)
-        vals["agreement"] = agree.get(n, np.full(cohort.n_subjects, np.nan))
+        vals["agreement_ratio"] = agree.get(n, np.full(cohort.n_subjects, np.nan))
+        vals["agreement"] = robust_z(np.log(np.maximum(vals["agreement_ratio"], 1e-12)))
         fq = FlavorQC(n, _group(n, mf), vals, _notes(ref, lat, len(names)))
         fq.thresholds = _widened(stored_ranges(model.checkpoint.raw, mf), lat)
         out.append(fq)

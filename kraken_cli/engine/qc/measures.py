@@ -155,6 +155,21 @@ def agreement(latents: Mapping[str, npt.ArrayLike], *, max_others: int = 500) ->
     return out
 
 
+def robust_z(v: npt.ArrayLike, *, min_subjects: int = 8) -> FloatArray:
+    """``(v - median) / (1.4826 * MAD)`` over the subjects (NaN with fewer than ``min_subjects``).
+
+    >>> robust_z(np.array([1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.02, 3.0]))[-1] > 10
+    np.True_
+    """
+    a = np.asarray(v, dtype=np.float64)
+    finite = a[np.isfinite(a)]
+    if finite.size < min_subjects:
+        return np.full(a.shape, np.nan)
+    med = float(np.median(finite))
+    mad = 1.4826 * float(np.median(np.abs(finite - med)))
+    return (a - med) / max(mad, 1e-12)
+
+
 def flavor_measures(transform: Transform, x: npt.ArrayLike, group: str | None,
                     adapted: npt.ArrayLike | None = None) -> dict[str, FloatArray]:
     """Every per-flavor measure of rows ``x``: plausibility (on ``x``), then scale, pattern, residual and

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..transforms import PCATransform, Transform, TSVDTransform
-from .measures import agreement, flavor_measures, standardized_distance, unit_rows
+from .measures import flavor_measures, standardized_distance, unit_rows
 
 #: Version of the ``kraken_qc`` checkpoint entry.
 QC_STATS_VERSION = 1
@@ -97,9 +97,6 @@ def stored_ranges(raw: Mapping[str, Any], flavor: str) -> dict[str, tuple[float,
     if not isinstance(qc, Mapping) or int(qc.get("version", 0)) != QC_STATS_VERSION:
         return {}
     ranges = dict(dict(qc.get("transforms", {})).get(flavor, {}).get("ranges", {}))
-    agree = dict(qc.get("agreement", {})).get(flavor)
-    if agree is not None:
-        ranges["agreement"] = agree
     lat = dict(qc.get("latents", {})).get(flavor)
     if isinstance(lat, Mapping) and "range" in lat:
         ranges["latent"] = lat["range"]
@@ -163,7 +160,6 @@ def qc_statistics(transforms: Mapping[str, Transform], rows: Mapping[str, npt.Ar
                                         for f, x in rows.items()}}
     if latents:
         d["latents"] = {f: LatentReference.from_latents(z, "training").to_dict() for f, z in latents.items()}
-        d["agreement"] = {f: _range(v) for f, v in agreement(latents).items()}
     return d
 
 

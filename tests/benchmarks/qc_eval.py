@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve()
-SHARED = HERE.parents[3] / "shared" if (HERE.parents[3] / "shared").is_dir() else HERE.parents[2].parent / "shared"
+SHARED = HERE.parents[2].parent / "shared"  # ../shared beside the repository
 P = SHARED / "conformance" / "P"
 FLAVORS = ("FCcorr_fs86_hpf", "FCcorr_fs86_hpfgsr", "FCpcorr_fs86_hpf", "SCsdstream_fs86_volnorm",
            "SCifod2act_fs86_volnorm")

@@ -121,23 +121,32 @@ def _range(v: npt.NDArray[np.float64]) -> list[float]:
     return [float(q) for q in np.quantile(finite, [0.01, 0.99])] if finite.size else [NA, NA]
 
 
-def transform_statistics(t: Transform, x: npt.ArrayLike, group: str | None = None) -> dict[str, Any]:
-    """The ``kraken_qc`` entry of one flavor over reference rows ``x``.
+#: Measures that do not depend on the fit: their range is taken over every subject the model saw.
+FIT_FREE = ("fc_out_of_range", "fc_negative", "sc_negative", "sc_density", "scale", "pattern")
+
+
+def transform_statistics(t: Transform, x: npt.ArrayLike, group: str | None = None,
+                         x_all: npt.ArrayLike | None = None) -> dict[str, Any]:
+    """The ``kraken_qc`` entry of one flavor over held-out reference rows ``x``.
 
     ``residual_median`` and ``score_median`` (edge units: what the residual and score ratios divide
-    by) and ``ranges``: the 1-99 % range of every measure as :func:`~.assess.assess` reports it.
+    by) and ``ranges``: the 1-99 % range of every measure as :func:`~.assess.assess` reports it; the
+    measures that do not depend on the fit (:data:`FIT_FREE`) over ``x_all`` when given (more subjects).
     """
     m = flavor_measures(t, x, group)
     out: dict[str, Any] = {"residual_median": _median(m["residual"]), "score_median": _median(m["score"])}
     m["residual"] = m["residual"] / out["residual_median"]
     m["score"] = m["score"] / out["score_median"]
+    if x_all is not None:
+        m.update({k: v for k, v in flavor_measures(t, x_all, group).items() if k in FIT_FREE})
     out["ranges"] = {k: _range(v) for k, v in m.items()}
     return out
 
 
 def qc_statistics(transforms: Mapping[str, Transform], rows: Mapping[str, npt.ArrayLike], *, split: str,
                   latents: Mapping[str, npt.ArrayLike] | None = None,
-                  groups: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+                  groups: Mapping[str, str | None] | None = None,
+                  all_rows: Mapping[str, npt.ArrayLike] | None = None) -> dict[str, Any]:
     """The ``kraken_qc`` checkpoint entry: per-flavor transform statistics and latent references.
 
     Parameters
@@ -150,13 +159,18 @@ def qc_statistics(transforms: Mapping[str, Transform], rows: Mapping[str, npt.Ar
         Which subjects ``rows`` holds (recorded).
     latents : mapping of str to array-like of shape (n_subjects, n_latent), optional
         Training subjects' latents per flavor.
+    groups : mapping of str to {"SC", "FC", None}, optional
+        Each flavor's group (default: from its name).
+    all_rows : mapping of str to array-like, optional
+        Every subject the model saw (training and validation), for the ranges of :data:`FIT_FREE`.
     """
     from ..flavors import group_of
 
     first = next(iter(rows.values()), np.zeros((0, 0)))
     g = dict(groups or {})
     d: dict[str, Any] = {"version": QC_STATS_VERSION, "split": split, "n_subjects": int(np.shape(first)[0]),
-                         "transforms": {f: transform_statistics(transforms[f], x, g.get(f) or group_of(f))
+                         "transforms": {f: transform_statistics(transforms[f], x, g.get(f) or group_of(f),
+                                                                (all_rows or {}).get(f))
                                         for f, x in rows.items()}}
     if latents:
         d["latents"] = {f: LatentReference.from_latents(z, "training").to_dict() for f, z in latents.items()}

@@ -165,16 +165,22 @@ QC_MAX_ROWS = 500
 
 
 def qc_transform_rows(arrays: Mapping[str, np.ndarray], train_idx: np.ndarray,
-                      val_idx: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
-    """Edge rows for the stored transform statistics (``kraken run --qc``): validation subjects if enough."""
+                      val_idx: np.ndarray) -> tuple[dict[str, np.ndarray], str, dict[str, np.ndarray]]:
+    """Edge rows for the stored QC statistics (``kraken run --qc``): validation subjects if there are enough
+    (else training), their split, and training + validation subjects (for the measures free of the fit)."""
     idx, split = (val_idx, "validation") if len(val_idx) >= QC_MIN_HELD_OUT else (train_idx, "training")
-    idx = np.asarray(idx, dtype=np.int64)[:: max(1, len(idx) // QC_MAX_ROWS)]  # bounded memory at any scale
-    return {f: np.asarray(x)[np.asarray(idx, dtype=np.int64)] for f, x in arrays.items()}, split
+
+    def rows(i: np.ndarray) -> dict[str, np.ndarray]:
+        i = np.asarray(i, dtype=np.int64)[:: max(1, len(i) // QC_MAX_ROWS)]  # bounded memory at any scale
+        return {f: np.asarray(x)[i] for f, x in arrays.items()}
+
+    return rows(idx), split, rows(np.concatenate([np.asarray(train_idx), np.asarray(val_idx)]))
 
 
 def qc_entry(model: Krakencoder, flavors: Sequence[str], transforms: Mapping[str, Any],
              rows: Mapping[str, np.ndarray], split: str, train_xs: Sequence[torch.Tensor],
-             groups: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+             groups: Mapping[str, str | None] | None = None,
+             all_rows: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """The checkpoint's ``kraken_qc`` key: what ``kraken run --qc`` compares new subjects against.
 
     Transform statistics over ``rows`` (see :func:`qc_transform_rows`) and each flavor's training latents
@@ -189,4 +195,4 @@ def qc_entry(model: Krakencoder, flavors: Sequence[str], transforms: Mapping[str
             latents = {f: model.encode(x, i).float().cpu().numpy() for i, (f, x) in enumerate(zip(flavors, train_xs))}
     finally:
         model.train(was_training)
-    return qc_statistics(transforms, rows, split=split, latents=latents, groups=groups)
+    return qc_statistics(transforms, rows, split=split, latents=latents, groups=groups, all_rows=all_rows)

@@ -71,7 +71,7 @@ class RunSetup:
     extra: dict[str, Any] = field(default_factory=dict)
     threads: str = ""  #: the CPU threads training uses, and why (for the log)
     #: edge rows, their split and the flavors' groups, for the stored QC statistics (``kraken_qc``)
-    qc_rows: tuple[dict[str, Any], str, dict[str, str | None]] | None = None
+    qc_rows: tuple[dict[str, Any], str, dict[str, Any], dict[str, str | None]] | None = None
 
     def save_checkpoint(self, model: Krakencoder, completed: int, trainer_state: dict[str, Any]) -> Path:
         """Write ``<prefix>_chkpt_<suffix>_ep<completed>.pt`` (original layout + kraken keys)."""
@@ -88,8 +88,9 @@ class RunSetup:
                  "kraken_history": history,
                  "kraken_checkpoints": [str(p) for p in self.previous_checkpoints]}
         if self.qc_rows is not None:
-            rows, split, groups = self.qc_rows
-            extra["kraken_qc"] = qc_entry(model, self.flavors, self.transforms, rows, split, self.train.xs, groups)
+            rows, split, all_rows, groups = self.qc_rows
+            extra["kraken_qc"] = qc_entry(model, self.flavors, self.transforms, rows, split, self.train.xs, groups,
+                                          all_rows)
         content = checkpoint_dict(model, self.flavors, extra)
         out = save_checkpoint(path, content)
         self.previous_checkpoints.append(out)

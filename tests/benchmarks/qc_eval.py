@@ -135,14 +135,28 @@ def rebuild_cohort(folder: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     return data, subjects
 
 
-def run_qc(specs: Sequence[str], qc_latents: str | None = None) -> object:
+def run_qc(specs: Sequence[str], qc_latents: str | None = None,
+           model: tuple[str, str] = (str(P / "model.pt"), str(P / "model_ioxfm.npy"))) -> object:
     from kraken_cli.engine.inference import PredictOptions
     from kraken_cli.engine.pipelines.predict import PredictConfig, predict
 
-    cfg = PredictConfig(inputs=tuple(specs), checkpoints=(str(P / "model.pt"),),
-                        transforms=(str(P / "model_ioxfm.npy"),), qc=True, qc_latents=qc_latents,
-                        options=PredictOptions(outputs=("encoded",)))
+    cfg = PredictConfig(inputs=tuple(specs), checkpoints=(model[0],), transforms=(model[1],), qc=True,
+                        qc_latents=qc_latents, options=PredictOptions(outputs=("encoded",)))
     return predict(cfg).qc
+
+
+def kraken_model(folder: Path, data: dict[str, np.ndarray], subjects: Sequence[str], split_file: Path,
+                 epochs: int) -> tuple[str, str]:
+    """P's recipe (PCA-64, latent 32, paper loss) trained by kraken on P's split: its checkpoint stores ``kraken_qc``."""
+    from kraken_cli.engine.connectome import square_to_tri
+    from kraken_cli.engine.io import read_split_file
+    from kraken_cli.engine.training import TrainConfig, train
+
+    cfg = TrainConfig(transformation="pca64", latent_size=32, latent_unit=True, dropout=0.5, epochs=epochs,
+                      display_every=epochs, output=str(folder / "kraken"))
+    res = train({f: square_to_tri(data[f]) for f in FLAVORS}, cfg, subjects=list(subjects),
+                split=read_split_file(split_file), figures=False)
+    return str(res.checkpoints[-1]), str(res.files["ioxfm"])
 
 
 def training_latents(folder: Path, data: dict[str, np.ndarray], subjects: Sequence[str],
@@ -185,6 +199,7 @@ def _print(title: str, res: dict[str, tuple[int, int, Counter[str]]], show: Call
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-kind", type=int, default=18, help="planted subjects per kind")
+    ap.add_argument("--epochs", type=int, default=300, help="epochs of the kraken-trained model (0: skip it)")
     a = ap.parse_args(argv)
     from scipy.io import loadmat
 
@@ -202,6 +217,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         _print("with --qc-latents (fusion latents of the 230 training subjects)", score(qc, kinds))
         print("\nin-distribution range of each measure (with --qc-latents)")
         print("\n".join(margins(qc, kinds)))
+        if a.epochs:
+            model = kraken_model(folder / "model", data, subjects, P / "reference_subjsplit.mat", a.epochs)
+            qc = run_qc(specs, model=model)
+            _print(f"kraken-trained model ({a.epochs} epochs on P's 230 training subjects; statistics stored in the "
+                   "checkpoint, thresholds widened to its held-out range)", score(qc, kinds))
 
 
 if __name__ == "__main__":

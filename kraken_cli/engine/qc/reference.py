@@ -129,16 +129,18 @@ def transform_statistics(t: Transform, x: npt.ArrayLike, group: str | None = Non
                          x_all: npt.ArrayLike | None = None) -> dict[str, Any]:
     """The ``kraken_qc`` entry of one flavor over held-out reference rows ``x``.
 
-    ``residual_median`` and ``score_median`` (edge units: what the residual and score ratios divide
-    by) and ``ranges``: the 1-99 % range of every measure as :func:`~.assess.assess` reports it; the
-    measures that do not depend on the fit (:data:`FIT_FREE`) over ``x_all`` when given (more subjects).
+    ``residual_median`` and ``score_median``: the typical subject the model saw, over ``x_all``
+    (training and validation subjects; default ``x``), in edge units: what the residual and score
+    ratios divide by, as the legacy derivation divides by the typical training subject. ``ranges``:
+    the 1-99 % range over ``x`` of every measure as :func:`~.assess.assess` reports it, and of the
+    measures free of the fit (:data:`FIT_FREE`) over ``x_all``.
     """
     m = flavor_measures(t, x, group)
-    out: dict[str, Any] = {"residual_median": _median(m["residual"]), "score_median": _median(m["score"])}
+    every = flavor_measures(t, x_all, group) if x_all is not None else m
+    out: dict[str, Any] = {"residual_median": _median(every["residual"]), "score_median": _median(every["score"])}
     m["residual"] = m["residual"] / out["residual_median"]
     m["score"] = m["score"] / out["score_median"]
-    if x_all is not None:
-        m.update({k: v for k, v in flavor_measures(t, x_all, group).items() if k in FIT_FREE})
+    m.update({k: v for k, v in every.items() if k in FIT_FREE})
     out["ranges"] = {k: _range(v) for k, v in m.items()}
     return out
 

@@ -14,8 +14,8 @@ import re
 import types
 import typing
 from collections import defaultdict
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Union
 
 import pytest

@@ -85,7 +85,8 @@ LATENT = Threshold("latent", "latent distance vs training", upper=2.0,
 #: Cross-flavor agreement: robust z-score, over the run's subjects, of the disagreement ratio.
 AGREEMENT = Threshold("agreement", "cross-flavor disagreement (robust z)", upper=4.0,
                       meaning="a flavor's latent distance to the subject's other flavors, over its median distance to "
-                              "other subjects'; robust z-score (median, MAD) of its log over the run's subjects (8 or more)")
+                              "other subjects'; robust z-score (median, MAD) of its log over the run's subjects "
+                              "(8 or more)")
 #: Adaptation fit quality (per input flavor): R^2 of the fitted mean against the training mean.
 ADAPT_R2 = Threshold("adapt_r2", "adaptation fit R²", lower=0.5,
                      meaning="how well the input mean maps onto the training mean (--adapt)")

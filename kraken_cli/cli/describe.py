@@ -50,13 +50,7 @@ def describe_command(
                                      hint="name it with --record FILE.mat")
             heatmap_from_record(read_record(rec_file), heatmap)
             written = str(heatmap)
-        written_report = None
-        if report:
-            from kraken_cli.engine.pipelines.report import write_describe_report
-
-            sib = sibling(checkpoint, "trainrecord")
-            rec = record if record is not None else (sib if sib.exists() else None)
-            written_report = str(write_describe_report(report, checkpoint, rec, record_given=record is not None))
+        written_report = _report(checkpoint, record, report) if report else None
     if as_json:
         print_json({**desc.to_dict(), "heatmap": written, "report": written_report})
         return
@@ -76,3 +70,13 @@ def describe_command(
         out.print(f"Heatmap written to {written}", highlight=False)
     if written_report:
         out.print(f"Report written to {written_report}", highlight=False)
+
+
+def _report(checkpoint: Path, record: Optional[Path], report: Path) -> str:
+    """``--report``: the record given, else the checkpoint's sibling record when it exists."""
+    from kraken_cli.engine.naming import sibling
+    from kraken_cli.engine.pipelines.report import write_describe_report
+
+    sib = sibling(checkpoint, "trainrecord")
+    rec = record if record is not None else (sib if sib.exists() else None)
+    return str(write_describe_report(report, checkpoint, rec, record_given=record is not None))

@@ -250,16 +250,12 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
     files = _output_files(config, fmt, plan, cohort, widths)
     refuse_overwriting([*(("-o", str(f.path)) for f in files), *extra_outputs.items()],
                        [*given_inputs, *ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
-    if config.report:
-        from ..io._atomic import check_writable_dir
-
-        check_writable_dir(config.report)
+    _check_report_dir(config.report)
     prepare_adaptation(model, cohort, plan, config)
     qc = _quality_control(model, cohort, plan, config)
     truth_of, eval_pairs = _evaluation_pairs(cohort, plan, config.evaluate)
     collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]] = {p: [] for p in eval_pairs}
-    samples: dict[tuple[str, str], Any] = dict.fromkeys(
-        _sample_pairs(cohort, plan) if config.report else [])
+    samples: dict[tuple[str, str], Any] = dict.fromkeys(_report_pairs(cohort, plan) if config.report else [])
 
     meta = FileMeta(subjects=cohort.subjects, checkpoint=checkpoint_label, recordfile="",
                     inputfiles=[cohort.sources[f].file for f in cohort.flavors],
@@ -287,6 +283,26 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
     return result
 
 
+def _report_pairs(cohort: Cohort, plan: PredictPlan) -> list[tuple[str, str]]:
+    from ..report.content import sample_pairs
+
+    return sample_pairs(cohort, plan)
+
+
+def _sample_subjects() -> int:
+    from ..report.content import REPORT_SAMPLE_SUBJECTS
+
+    return REPORT_SAMPLE_SUBJECTS
+
+
+def _check_report_dir(report: str | None) -> None:
+    """The ``--report`` folder must be writable before any compute, like ``-o``'s."""
+    if report:
+        from ..io._atomic import check_writable_dir
+
+        check_writable_dir(report)
+
+
 def _quality_control(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig) -> QCResult | None:
     """``--qc``: every quality measure of the inputs (a pass over the cohort before prediction)."""
     if not (config.qc or config.report):
@@ -301,19 +317,6 @@ def _quality_control(model: KrakenModel, cohort: Cohort, plan: PredictPlan, conf
     return assess(model, cohort, plan, qc_latents=ref, chunk_size=config.options.chunk_size)
 
 
-#: Subjects whose observed and predicted matrices the report shows.
-REPORT_SAMPLE_SUBJECTS = 3
-
-
-def _sample_pairs(cohort: Cohort, plan: PredictPlan) -> list[tuple[str, str]]:
-    """For up to 3 outputs with their truth among the inputs: the most telling source (fusion, else another flavor)."""
-    truth = {o for o in plan.outputs for f in cohort.flavors if not is_latent_name(f) and match_flavor(f, [o])}
-    pairs = []
-    for o in [o for o in plan.outputs if o in truth][:3]:
-        own = match_flavor(o, list(plan.sources))
-        ranked = sorted(plan.sources, key=lambda s: (s == own, ".noself" not in s, not s.startswith("fusion")))
-        pairs.append((ranked[0], o))
-    return pairs
 
 
 def _output_files(config: PredictConfig, fmt: str, plan: PredictPlan, cohort: Cohort,
@@ -362,7 +365,7 @@ def _write_predictions(model: KrakenModel, cohort: Cohort, plan: PredictPlan, co
                 collected[p].append(chunk[p])
             if start == 0 and samples is not None:
                 for p in samples:
-                    samples[p] = chunk[p][:REPORT_SAMPLE_SUBJECTS].copy()
+                    samples[p] = chunk[p][:_sample_subjects()].copy()
             del chunk  # before the next chunk is computed: one chunk in memory at a time
         return [w.close() for w in writers]
     except BaseException:

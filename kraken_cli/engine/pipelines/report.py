@@ -150,7 +150,7 @@ def _validation_qc(result: TrainResult, cohort: Cohort) -> tuple[list[Section], 
     from ..checkpoint import load_checkpoint
     from ..inference import KrakenModel, PredictOptions
     from ..qc import assess
-    from .predict import _sample_pairs
+    from ..report.content import sample_pairs
 
     model = KrakenModel(load_checkpoint(result.checkpoints[-1]), result.transforms)
     ids = [result.split.subjects[i] for i in result.split.val] or list(result.split.subjects)
@@ -159,7 +159,7 @@ def _validation_qc(result: TrainResult, cohort: Cohort) -> tuple[list[Section], 
     plan = model.plan(val, options)
     sections = qc_sections(assess(model, val, plan))
     few = val.subset(val.subjects[:3])
-    pairs = _sample_pairs(few, plan)
+    pairs = sample_pairs(few, plan)
     _, chunk = next(model.iter_predictions(few, plan, options))
     truth = {o: f for o in plan.outputs for f in few.flavors if f == o}
     sections.append(_samples_section(few, {p: chunk[p] for p in pairs}, truth))

@@ -6,10 +6,15 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from ..connectome import Cohort
+    from ..inference import PredictPlan
+
+from ..flavors import is_latent_name, match_flavor
 from ..io._atomic import atomic_path
 from ..qc import QCResult
 from ..qc.thresholds import ADAPT_R2, BY_NAME, SUBJECT_THRESHOLDS
@@ -20,6 +25,21 @@ from .html import Image, Section, Table, render_page
 MAX_TABLE_SUBJECTS = 200
 #: Measures drawn against their threshold (ratios; log scale).
 RATIO_MEASURES = ("residual", "score", "latent", "agreement")
+
+
+#: Subjects whose observed and predicted matrices the report shows.
+REPORT_SAMPLE_SUBJECTS = 3
+
+
+def sample_pairs(cohort: Cohort, plan: PredictPlan) -> list[tuple[str, str]]:
+    """For up to 3 outputs with their truth among the inputs: the most telling source (fusion, else another flavor)."""
+    truth = {o for o in plan.outputs for f in cohort.flavors if not is_latent_name(f) and match_flavor(f, [o])}
+    pairs = []
+    for o in [o for o in plan.outputs if o in truth][:3]:
+        own = match_flavor(o, list(plan.sources))
+        ranked = sorted(plan.sources, key=lambda s: (s == own, ".noself" not in s, not s.startswith("fusion")))
+        pairs.append((ranked[0], o))
+    return pairs
 
 
 def sha256_file(path: str | Path) -> str:

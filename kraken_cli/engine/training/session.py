@@ -19,6 +19,7 @@ from .config import TrainConfig
 from .loop import DisplayEvent, TrainResult, train
 
 if TYPE_CHECKING:
+    from ..connectome import Cohort
     from .distributed import Communicator, DistributedSpec
 
 _log = logging.getLogger(__name__)
@@ -125,11 +126,16 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
                    comm=comm, resume_overrides=resume_overrides, inputs=absolute_inputs(inputs), threads=threads)
     if log.file is not None:
         result.files["log"] = log.file
+    _write_report(report, result, cohort)
+    return result
+
+
+def _write_report(report: str | None, result: TrainResult, cohort: Cohort) -> None:
+    """``--report``: the HTML page of the finished run, listed among its files."""
     if report:
         from ..pipelines.report import write_train_report
 
         result.files["report"] = write_train_report(report, result, cohort)
-    return result
 
 
 def _check_report(report: str | None, config: TrainConfig, inputs: Sequence[str]) -> None:

@@ -120,6 +120,21 @@ def test_report_must_be_html_and_qc_latents_needs_qc(tiny: TinyModel, tmp_path: 
     assert res.exit_code == 2 and "--qc" in res.output
 
 
+def test_qc_latents_of_another_model_are_refused(tiny: TinyModel, tmp_path: Path) -> None:
+    inputs = write_inputs(tiny, tmp_path / "in", 4)
+    bad = write_mat(tmp_path / "z.mat", encoded=np.ones((5, tiny.latent + 3)), subjects=[f"s{i}" for i in range(5)])
+    out = tmp_path / "r.html"
+    res = _run(tiny, inputs, "--qc", "--qc-latents", str(bad), "--report", str(out))
+    assert res.exit_code == 1 and "latents" in res.output and not out.exists()
+
+
+def test_report_and_output_may_not_be_one_file(tiny: TinyModel, tmp_path: Path) -> None:
+    inputs = write_inputs(tiny, tmp_path / "in", 4)
+    out = tmp_path / "same.html"
+    res = _run(tiny, inputs, "--report", str(out), "-o", str(out), "--format", "npz")
+    assert res.exit_code != 0 and not out.exists()
+
+
 def test_failed_run_leaves_no_report(tiny: TinyModel, tmp_path: Path) -> None:
     """The report is committed with the run's other outputs: an error later in the run leaves none."""
     inputs = write_inputs(tiny, tmp_path / "in", 4)

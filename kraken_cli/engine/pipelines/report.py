@@ -106,12 +106,22 @@ def _stored_qc_section(raw: Mapping[str, Any]) -> Section:
         s.paragraphs.append("This checkpoint stores no training statistics (it was not written by kraken's "
                             "trainer): kraken run --qc derives what it can from the transform file.")
         return s
-    s.tables.append(Table("Training subjects' residual and score norm (edge units), per flavor",
-                          ["flavor", "residual median", "residual 99%", "score median", "score 99%", "latent ref."],
-                          [(f, f"{d.get('residual_median', float('nan')):.4g}",
-                            f"{d.get('residual_q99', float('nan')):.4g}", f"{d.get('score_median', float('nan')):.4g}",
-                            f"{d.get('score_q99', float('nan')):.4g}",
-                            f"{latents[f].n_subjects} subjects" if f in latents else "n/a") for f, d in stats.items()]))
+    qc = raw["kraken_qc"]
+    s.paragraphs.append(f"Typical residual and score norm over the subjects the model saw; ranges (1-99 %) over "
+                        f"{qc.get('n_subjects', '?')} {qc.get('split', '')} subjects, as ratios to the typical one. "
+                        "kraken run --qc divides by the typical values and widens its thresholds to these ranges.")
+
+    def rng(d: Mapping[str, Any], m: str) -> str:
+        lo, hi = d.get("ranges", {}).get(m, (float("nan"), float("nan")))
+        return f"{lo:.3g}-{hi:.3g}"
+
+    s.tables.append(Table("Stored reference per flavor", ["flavor", "typical residual", "residual range",
+                                                          "typical score", "score range", "scale range",
+                                                          "latent reference"],
+                          [(f, f"{d.get('residual_median', float('nan')):.4g}", rng(d, "residual"),
+                            f"{d.get('score_median', float('nan')):.4g}", rng(d, "score"), rng(d, "scale"),
+                            f"{latents[f].n_subjects} training subjects" if f in latents else "n/a")
+                           for f, d in stats.items()]))
     return s
 
 

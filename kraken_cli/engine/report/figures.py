@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import matplotlib
 import numpy as np
 import numpy.typing as npt
 from matplotlib.axes import Axes
@@ -71,10 +72,12 @@ def _panel(ax: Axes, fig: object, metric: str, vals: PathValues, sources: list[s
     else:
         norm, cmap = Normalize(0.0, 1.0), "viridis"
     img = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    cm = matplotlib.colormaps[cmap]
     for (i, j), v in np.ndenumerate(m):
         if np.isfinite(v):
+            r, g, b, _ = cm(norm(v))
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if (metric not in SIGNED and norm(v) < 0.6) else "black")
+                    color="white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
     ax.set_xticks(range(len(targets)), targets, rotation=40, ha="right", fontsize=7)
     ax.set_yticks(range(len(sources)), sources, fontsize=7)
     ax.set_xlabel("predicted flavor", fontsize=8)

@@ -36,7 +36,7 @@ dl.facts dd { margin: 0; word-break: break-all; }
 figure { margin: 1em 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
-p.note { font-size: 0.9em; color: #555; }
+p.note { font-size: 0.9em; color: #555; word-break: break-all; }
 footer { margin-top: 3em; font-size: 0.8em; color: #777; }
 </style>
 </head>

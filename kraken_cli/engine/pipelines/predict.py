@@ -19,7 +19,7 @@ from ..inference import KrakenModel, PredictOptions, PredictPlan, load_model
 from ..io._atomic import committed_together, refuse_overwriting
 from ..io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
 from ..progress import NULL_PROGRESS, Progress
-from ..qc import QCResult
+from ..qc import LatentReference, QCResult
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,7 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
     refuse_overwriting(extra_outputs, given_inputs)
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
+    qc_ref = _qc_reference(model, config)  # a bad --qc-latents file stops the run before the inputs are read
     cohort = load_cohort(specs, impute_missing=config.impute_missing, edge_order=config.edge_order)
     cohort = select_subjects(_participants(cohort, config.participant_labels), config.subjects,
                              config.split_file, config.split)
@@ -252,7 +253,7 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
                        [*given_inputs, *ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
     _check_report_dir(config.report)
     prepare_adaptation(model, cohort, plan, config)
-    qc = _quality_control(model, cohort, plan, config)
+    qc = _quality_control(model, cohort, plan, config, qc_ref)
     truth_of, eval_pairs = _evaluation_pairs(cohort, plan, config.evaluate)
     collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]] = {p: [] for p in eval_pairs}
     samples: dict[tuple[str, str], Any] = dict.fromkeys(_report_pairs(cohort, plan) if config.report else [])
@@ -303,18 +304,24 @@ def _check_report_dir(report: str | None) -> None:
         check_writable_dir(report)
 
 
-def _quality_control(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig) -> QCResult | None:
-    """``--qc``: every quality measure of the inputs (a pass over the cohort before prediction)."""
+def _qc_reference(model: KrakenModel, config: PredictConfig) -> LatentReference | None:
+    """``--qc-latents``: the training latents (a file, or a registry name such as the fusion-latent target file)."""
+    if not config.qc_latents:
+        return None
+    from ..qc.reference import read_reference_latents
+
+    return read_reference_latents(_resolve(config.qc_latents, Path(config.cache_dir) if config.cache_dir else None),
+                                  latent_size=model.checkpoint.config.latentsize)
+
+
+def _quality_control(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig,
+                     reference: LatentReference | None) -> QCResult | None:
+    """``--qc``: every quality measure of the inputs (one extra pass over the cohort, before prediction)."""
     if not (config.qc or config.report):
         return None
     from ..qc import assess
-    from ..qc.reference import read_reference_latents
 
-    ref = None
-    if config.qc_latents:
-        ref = read_reference_latents(_resolve(config.qc_latents, Path(config.cache_dir) if config.cache_dir else None),
-                                     latent_size=model.checkpoint.config.latentsize)
-    return assess(model, cohort, plan, qc_latents=ref, chunk_size=config.options.chunk_size)
+    return assess(model, cohort, plan, qc_latents=reference, chunk_size=config.options.chunk_size)
 
 
 

@@ -330,7 +330,7 @@ def _output_files(config: PredictConfig, fmt: str, plan: PredictPlan, cohort: Co
                   widths: Mapping[str, int]) -> list[OutputFile]:
     """The files ``-o`` names, checked before any compute (writable, room, no input overwritten)."""
     if not config.output:
-        if not config.evaluate:
+        if not (config.evaluate or config.qc or config.report):
             log.warning("no -o/--output given: predictions are computed but not saved")
         return []
     files = expand_template(config.output, plan.sources, plan.outputs)

@@ -45,6 +45,23 @@ def random_connectomes(n_subjects: int, n_regions: int, *, seed: int = 0,
     return out
 
 
+def plausible_connectomes(n_subjects: int, n_regions: int, group: str, *, seed: int = 0,
+                          base_seed: int = 1) -> npt.NDArray[np.float64]:
+    """``(n_subjects, R, R)`` connectomes that look like real ones: FC correlations in [-1, 1] with a unit
+    diagonal, SC non-negative with a zero diagonal; all share the structure drawn from ``base_seed``."""
+    base = np.random.default_rng(base_seed).normal(size=(n_regions, n_regions))
+    base = (base + base.T) / 2
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_subjects, n_regions, n_regions))
+    for s in range(n_subjects):
+        noise = rng.normal(size=(n_regions, n_regions))
+        m = base + 0.4 * (noise + noise.T) / 2
+        m = np.tanh(0.4 * m + 0.1) if group == "FC" else np.exp(m)
+        np.fill_diagonal(m, 1.0 if group == "FC" else 0.0)
+        out[s] = m
+    return out
+
+
 def n_regions_of(flavor: str) -> int:
     from kraken_cli.engine.flavors import resolve_flavor
 
@@ -108,8 +125,12 @@ def write_mat(path: Path, **fields: Any) -> Path:
 def make_tiny_model(tmp_path: Path, flavors: Sequence[str] = (FC, SC), latent: int = 4, *,
                     transform: str = "pca3", hidden: Sequence[int] = (), dropout: float = 0.0,
                     latent_normalize: bool = True, n_train: int = 12, seed: int = 0,
-                    name: str = "tiny", extra: dict[str, Any] | None = None) -> TinyModel:
+                    name: str = "tiny", extra: dict[str, Any] | None = None,
+                    train_data: dict[str, npt.NDArray[np.float64]] | None = None) -> TinyModel:
     """Build a random Krakencoder with fitted transforms and save it with the engine's functions.
+
+    ``train_data`` (flavor -> edge rows) replaces the random fitting data; the transform file then
+    lists the fitting subjects (``train_subjects``) as the original's files do.
 
     The files are named by the original's rule (``<name>_chkpt_..._ep000010.pt`` next to
     ``<name>_ioxfm_....npy``) so that transform discovery finds them.
@@ -125,7 +146,8 @@ def make_tiny_model(tmp_path: Path, flavors: Sequence[str] = (FC, SC), latent: i
     train: dict[str, npt.NDArray[np.float64]] = {}
     fitted = {}
     for k, f in enumerate(flavors):
-        x = tri(random_connectomes(n_train, n_regions_of(f), seed=seed + 10 * k))
+        x = (train_data[f] if train_data is not None
+             else tri(random_connectomes(n_train, n_regions_of(f), seed=seed + 10 * k)))
         train[f] = x
         fitted[f] = make_transform(transform).fit(x)
     cfg = ModelConfig(input_size_list=[fitted[f].n_features_out_ for f in flavors], latentsize=latent,
@@ -149,7 +171,8 @@ def make_tiny_model(tmp_path: Path, flavors: Sequence[str] = (FC, SC), latent: i
     ckpt = tmp_path / f"{name}_chkpt_{transform}_ep000010.pt"
     save_checkpoint(ckpt, checkpoint_dict(net, [f.split("@")[0] for f in flavors], meta))
     xfm = tmp_path / f"{name}_ioxfm_{transform}.npy"
-    save_transforms(xfm, {f.split("@")[0]: fitted[f] for f in flavors})
+    ids = [f"train{i:03d}" for i in range(len(next(iter(train.values()))))] if train_data is not None else None
+    save_transforms(xfm, {f.split("@")[0]: fitted[f] for f in flavors}, ids)
     return TinyModel(ckpt, xfm, [f.split("@")[0] for f in flavors], latent, train, fitted, net)
 
 

@@ -72,6 +72,12 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (written into 
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, metavar="N",
                                                   help="CPU threads (default: the usable cores other work leaves free).")]
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Total training epochs (a resumed run continues up to this count).")]
+ReportOpt = Annotated[
+    Optional[Path],
+    typer.Option("--report", metavar="HTML",
+                 help="Write one self-contained HTML report (model summary, quality-control table with flags, "
+                      "evaluation figures with chance levels) to this file."),
+]
 HeatmapOpt = Annotated[
     Optional[Path],
     typer.Option("--heatmap", metavar="PNG",

@@ -41,8 +41,22 @@ def render_run(result: Any) -> None:
         rows.append(("[bold]mean[/]", *(f"[bold]{v:.3f}[/]" for v in means)))
         table(f"Evaluation on {result.n_subjects} subjects", ["path", "top-1", "top-2", "avg rank", "corr",
                                                               "demeaned corr", "R²"], rows)
+    if getattr(result, "qc", None) is not None:
+        render_qc(result.qc)
     if result.files:
         table("Written", ["file"], [(escape(str(f)),) for f in result.files])
+
+
+def render_qc(qc: Any) -> None:
+    """The flagged subjects with what flagged them, and a one-line verdict."""
+    flagged = qc.flagged
+    for line in qc.file_flags():
+        out.print(f"[bold red]Input file:[/] {escape(line)}")
+    if flagged:
+        table(f"Quality control: {len(flagged)} of {len(qc.subjects)} subjects flagged", ["subject", "flags"],
+              [(escape(qc.subjects[i]), escape(qc.grouped_flags(i))) for i in flagged])
+    else:
+        out.print(f"Quality control: none of the {len(qc.subjects)} subjects flagged.", highlight=False)
 
 
 def render_describe(desc: Any, *, show_paths: bool) -> None:

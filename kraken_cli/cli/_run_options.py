@@ -41,3 +41,13 @@ DemeanOpt = Annotated[str, typer.Option(
     "--demean", metavar="test|train",
     help="Mean removed for the demeaned correlation: evaluated truth's or training's.")]
 ChunkSizeOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Subjects per chunk (bounds memory).")]
+QcOpt = Annotated[bool, typer.Option(
+    "--qc", help="Score every subject's inputs and flag the implausible or out-of-distribution ones: FC edges outside "
+                 "[-1, 1] or under 0.5% negative, SC over 0.1% negative or under 2% non-zero, slope on the training "
+                 "mean outside 0.6-1.67 or correlation with it under 0.2, PCA residual or score norm over 3x and "
+                 "latent distance over 2x a training subject's, cross-flavor disagreement robust z over 4, --adapt fit R² "
+                 "under 0.5 (README: Quality control).")]
+QcLatentsOpt = Annotated[Optional[Path], typer.Option(
+    "--qc-latents", metavar="FILE",
+    help="Training latents for --qc's latent distance (kraken run --outputs encoded on training subjects, or the "
+         "published model's fusion-latent target file).")]

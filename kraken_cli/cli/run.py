@@ -25,6 +25,7 @@ from ._options import (
     OutFormat,
     ParticipantLabelOpt,
     QuietOpt,
+    ReportOpt,
     SplitFileOpt,
     SplitOpt,
     SubjectsOpt,
@@ -48,6 +49,8 @@ from ._run_options import (
     OnlyFusionOpt,
     OutputsOpt,
     OutputTemplateOpt,
+    QcLatentsOpt,
+    QcOpt,
     SquareOpt,
 )
 
@@ -77,6 +80,9 @@ def run_command(
     evaluate: EvaluateOpt = False,
     metrics_csv: MetricsCsvOpt = None,
     heatmap: HeatmapOpt = None,
+    qc: QcOpt = False,
+    qc_latents: QcLatentsOpt = None,
+    report: ReportOpt = None,
     subjects: SubjectsOpt = None,
     split_file: SplitFileOpt = None,
     split: SplitOpt = None,
@@ -95,6 +101,8 @@ def run_command(
         kraken run -c model.pt -t model_ioxfm.npy -i FCcorr_fs86_hpf=fc.mat --fusion -o 'out/{input}.mat'
 
         kraken run -i data.zip --fusion --only-fusion --outputs encoded -o latents.mat
+
+        kraken run -i data.zip --fusion --evaluate --qc --report report.html
     """
     setup_logging(verbose, quiet)
     with reporting_errors(as_json=as_json, interrupted=_INTERRUPTED):
@@ -140,7 +148,8 @@ def _run_config(p: dict[str, Any]) -> Any:
         split=p["split"], evaluate=p["evaluate"], metrics_csv=text("metrics_csv"), heatmap=text("heatmap"),
         demean=p["demean"], device=p["device"].value, cache_dir=cache_dir_for(p["cache_dir"]),
         edge_order=p["edge_order"].value, impute_missing=p["impute_missing"].value,
-        participant_labels=tuple(p["participant_label"]), bids_dir=bids[0] if bids is not None else None)
+        participant_labels=tuple(p["participant_label"]), bids_dir=bids[0] if bids is not None else None,
+        qc=p["qc"], qc_latents=text("qc_latents"), report=text("report"))
 
 
 def _show(result: Any, *, quiet: bool, as_json: bool) -> None:

@@ -17,6 +17,7 @@ from ._options import (
     InputOpt,
     JsonOpt,
     QuietOpt,
+    ReportOpt,
     SeedOpt,
     SplitFileOpt,
     ThreadsOpt,
@@ -85,6 +86,7 @@ def train_command(
     start_from: StartFromOpt = None,
     device: DeviceOpt = Device.auto,
     threads: ThreadsOpt = None,
+    report: ReportOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
@@ -96,22 +98,31 @@ def train_command(
         kraken train -i FCcorr_fs86_hpf=fc.mat -i SCifod2act_fs86_volnorm=sc.mat --transformation pca64 --latent-size 32 --epochs 300 -o runs/demo
 
         kraken train -i SCifod2act_fs86_count=count.mat --target-encoding fusion_latents.mat --target-name fusion --only-self -o runs/count
+
+        kraken train -i data.zip --epochs 300 -o runs/demo --report runs/demo_report.html
     """
     dist = _torchrun_spec()  # None unless launched by torchrun with more than one process
     follower = dist is not None and dist.rank != 0  # rank 0 alone logs, displays and writes
     setup_logging(verbose, quiet or follower)
     with reporting_errors(as_json=as_json):
-        from kraken_cli.engine.training.session import train_from_inputs
-
-        from ._train_display import TrainDisplay
-
-        config = _train_config(ctx.params)
-        with TrainDisplay(quiet=quiet or as_json or follower) as display:
-            result = train_from_inputs(inputs, config, progress=display.progress, on_display=display.show,
-                                       device=device.value, command=command_line(ctx), distributed=dist,
-                                       resume_overrides=_resume_overrides(ctx, config), threads=threads)
+        result = _train(ctx, dist, quiet=quiet or as_json or follower)
     if result is not None:  # None: a torchrun process other than rank 0
         _show(result, quiet=quiet, as_json=as_json)
+
+
+def _train(ctx: typer.Context, dist: Any, *, quiet: bool) -> Any:
+    """The one engine call, with the live display (its progress bar and display-epoch tables)."""
+    from kraken_cli.engine.training.session import train_from_inputs
+
+    from ._train_display import TrainDisplay
+
+    p = ctx.params
+    config = _train_config(p)
+    with TrainDisplay(quiet=quiet) as display:
+        return train_from_inputs(p["inputs"], config, progress=display.progress, on_display=display.show,
+                                 device=p["device"].value, command=command_line(ctx), distributed=dist,
+                                 resume_overrides=_resume_overrides(ctx, config), threads=p["threads"],
+                                 report=str(p["report"]) if p["report"] else None)
 
 
 def _train_config(p: dict[str, Any]) -> Any:

@@ -6,6 +6,7 @@ Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays ch
     model = load_model("model.pt", transforms=["model_ioxfm.npy"])
     cohort = load_cohort(["FCcorr_fs86_hpf=fc.mat"])
     result = model.predict(cohort, fusion=True)
+    qc = assess(model, cohort, model.plan(cohort, PredictOptions()))  # quality flags; PredictOptions: .inference
     trained = train(cohort.arrays(), TrainConfig(transformation="pca64", latent_size=32, epochs=300),
                     subjects=cohort.subjects)
     pcorr = run_connectivity(ConnectivityConfig.build(inputs=("ts/sub-*.tsv",), target="fs86", output="pcorr.mat"))
@@ -31,6 +32,8 @@ if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers a
     from .io import load_cohort as load_cohort
     from .merge import merge_checkpoints as merge_checkpoints
     from .metrics import evaluate_path as evaluate_path
+    from .qc import QCResult as QCResult
+    from .qc import assess as assess
     from .training.config import TrainConfig as TrainConfig
     from .training.loop import train as train
     from .training.record import TrainRecord as TrainRecord
@@ -45,8 +48,10 @@ _EXPORTS: dict[str, str] = {
     "FlavorSpec": "flavors",
     "KrakenError": "errors",
     "KrakenModel": "inference",
+    "QCResult": "qc",
     "TrainConfig": "training",
     "TrainRecord": "training",
+    "assess": "qc",
     "evaluate_path": "metrics",
     "load_checkpoint": "checkpoint",
     "load_cohort": "io",

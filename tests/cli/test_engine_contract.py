@@ -46,6 +46,30 @@ def test_train(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (c.paths, c.transformation, c.latent_size, c.hidden, c.dropout) == (("FC",), "pca8", 16, (32,), 0.25)
     assert (c.epochs, c.batch_size, c.lr, c.seed, c.output) == (7, 5, 0.001, 3, "run/x")
     assert (c.checkpoint_every, c.display_every) == (2, 1)
+    assert seen["report"] is None
+
+
+def test_train_report_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kraken_cli.engine.training.session as session
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(session, "train_from_inputs",
+                        lambda inputs, config, **kw: seen.update(kw) or SimpleNamespace(to_dict=dict))
+    invoke("train", "-i", f"{FC}=fc.mat", "-o", "run/x", "--report", "run/x.html", "--json")
+    assert seen["report"] == "run/x.html"
+
+
+def test_describe_report_reaches_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kraken_cli.engine.describe as describe
+    import kraken_cli.engine.pipelines.report as report
+
+    seen: list[Any] = []
+    monkeypatch.setattr(describe, "describe_checkpoint", lambda file: SimpleNamespace(to_dict=lambda: {}))
+    monkeypatch.setattr(report, "write_describe_report",
+                        lambda path, ck, rec, **kw: seen.append((str(path), str(ck), rec, kw)) or Path(path))
+    res = invoke("describe", "model.pt", "--record", "rec.mat", "--report", "d.html", "--json")
+    assert json.loads(res.stdout)["report"] == "d.html"
+    assert seen == [("d.html", "model.pt", Path("rec.mat"), {"record_given": True})]
 
 
 def test_train_defaults_are_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +143,7 @@ def test_describe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(describe, "describe_checkpoint",
                         lambda file: seen.append(file) or SimpleNamespace(to_dict=lambda: {"file": str(file)}))
     res = invoke("describe", "model.pt", "--json")
-    assert json.loads(res.stdout) == {"file": "model.pt", "heatmap": None}
+    assert json.loads(res.stdout) == {"file": "model.pt", "heatmap": None, "report": None}
     assert [str(f) for f in seen] == ["model.pt"]
 
 

@@ -15,6 +15,7 @@ import types
 import typing
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Union
 
 import pytest
@@ -214,9 +215,15 @@ def test_format_is_only_a_file_format() -> None:
 
 
 def test_no_report_style_option_under_another_name() -> None:
-    """The report style is --json / -q, never an option such as --output-format or --style."""
+    """The report style is --json / -q, never an option such as --output-format or --style.
+
+    ``--report FILE.html`` (issue 17) is allowed because it names an output file, not a style of what is
+    printed: it must take a path, with the HTML metavar, on every command that has it.
+    """
     names = {p.long for ps in PARAMS.values() for p in ps if p.is_option}
-    assert not names & {"--output-format", "--style", "--report", "--fmt", "--report-format"}
+    assert not names & {"--output-format", "--style", "--fmt", "--report-format"}
+    report = [p for ps in PARAMS.values() for p in ps if p.is_option and p.long == "--report"]
+    assert report and all(p.type is Path and p.info.metavar == "HTML" for p in report)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -115,7 +115,7 @@ def test_options_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch, tmp_pa
             "--square", "--format", "mat73", "--adapt", "meanshift", "--adapt-source", f"{FC}=ref.mat",
             "--subjects", "s1,s2", "--split-file", "split.mat", "--split", "test", "--evaluate",
             "--metrics-csv", "m.csv", "--demean", "train", "--chunk-size", "7", "--device", "cpu",
-            "--cache-dir", "cache", "-q"]
+            "--cache-dir", "cache", "--qc", "--qc-latents", "z.mat", "--report", "r.html", "-q"]
     res = runner.invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert res.stdout.splitlines() == [str(tmp_path / "a.mat")]
@@ -132,6 +132,7 @@ def test_options_reach_the_engine_config(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert (c.subjects, c.split_file, c.split) == ("s1,s2", "split.mat", "test")
     assert (c.evaluate, c.metrics_csv, c.heatmap, c.demean) == (True, "m.csv", None, "train")
     assert c.device == "cpu" and Path(c.cache_dir) == Path("cache").resolve()
+    assert (c.qc, c.qc_latents, c.report) == (True, "z.mat", "r.html")
 
 
 def test_defaults_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,6 +149,7 @@ def test_defaults_reach_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
     assert c.options.chunk_size == DEFAULT_CHUNK_SIZE and c.fmt is None and c.device == "auto" and c.demean == "test"
     assert c.checkpoints == () and c.output is None and c.adapter is None and c.subjects is None
+    assert (c.qc, c.qc_latents, c.report) == (False, None, None)
 
 
 def test_metrics_csv_without_evaluate_is_a_usage_error(tiny: TinyModel, inputs: dict[str, Path],

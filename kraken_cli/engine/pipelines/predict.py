@@ -19,6 +19,7 @@ from ..inference import KrakenModel, PredictOptions, PredictPlan, load_model
 from ..io._atomic import committed_together, refuse_overwriting
 from ..io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
 from ..progress import NULL_PROGRESS, Progress
+from ..qc import LatentReference, QCResult
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class PredictConfig:
     impute_missing: str = "none"  # missing parcels: an error, or "mean" over the other subjects
     participant_labels: tuple[str, ...] = ()  # --participant-label: only these sub- labels
     bids_dir: str | None = None  # --bids DERIV_DIR OUTDIR: inputs found in DERIV_DIR (bids_app)
+    qc: bool = False  # --qc: per-subject quality measures and flags (engine.qc)
+    qc_latents: str | None = None  # --qc-latents: training latents the latent distance compares against
+    report: str | None = None  # --report: one self-contained HTML file (implies --qc)
 
     def __post_init__(self) -> None:
         """Every option and combination is checked here, before any input is read (usage errors)."""
@@ -81,6 +85,10 @@ class PredictConfig:
 
         check_edge_order(self.edge_order)
         check_impute(self.impute_missing)
+        if self.qc_latents and not (self.qc or self.report):
+            raise SpecError("--qc-latents needs --qc or --report", hint="add --qc")
+        if self.report and not str(self.report).lower().endswith((".html", ".htm")):
+            raise SpecError(f"--report writes HTML, got {self.report!r}", hint="name the report FILE.html")
         if self.bids_dir is not None and fmt != "bids":
             raise SpecError("--bids writes BIDS derivatives to its OUTDIR", hint="drop -o and --format")
         if fmt == "bids":
@@ -111,11 +119,18 @@ class PredictResult:
     plan_sources: list[str] = field(default_factory=list)
     plan_outputs: list[str] = field(default_factory=list)
     discovery: list[dict[str, Any]] = field(default_factory=list)  # --bids: what was found, used, skipped
+    qc: QCResult | None = None  # --qc / --report
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report of ``kraken run --json`` (paths as strings)."""
-        d = asdict(self)
+        qc, self.qc = self.qc, None
+        try:
+            d = asdict(self)
+        finally:
+            self.qc = qc
         d["files"] = [str(f) for f in self.files]
+        if qc is not None:
+            d["qc"] = qc.to_dict()
         return d
 
 
@@ -218,12 +233,14 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
     if not inputs:
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
     specs = [FlavorSpec.parse(s) for s in inputs]
-    extra_outputs = {"--metrics-csv": config.metrics_csv, "--heatmap": config.heatmap}
+    extra_outputs = {"--metrics-csv": config.metrics_csv, "--heatmap": config.heatmap, "--report": config.report}
     given_inputs = [*(s.path for s in specs), *(FlavorSpec.parse(a).path for a in config.adapt_source),
-                    *config.checkpoints, *config.transforms, config.adapter, config.subjects, config.split_file]
+                    *config.checkpoints, *config.transforms, config.adapter, config.subjects, config.split_file,
+                    config.qc_latents]
     refuse_overwriting(extra_outputs, given_inputs)
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
+    qc_ref = _qc_reference(model, config)  # a bad --qc-latents file stops the run before the inputs are read
     cohort = load_cohort(specs, impute_missing=config.impute_missing, edge_order=config.edge_order)
     cohort = select_subjects(_participants(cohort, config.participant_labels), config.subjects,
                              config.split_file, config.split)
@@ -234,36 +251,86 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
     files = _output_files(config, fmt, plan, cohort, widths)
     refuse_overwriting([*(("-o", str(f.path)) for f in files), *extra_outputs.items()],
                        [*given_inputs, *ck, *tr, *(cohort.sources[f].file for f in cohort.flavors)])
+    _check_report_dir(config.report)
     prepare_adaptation(model, cohort, plan, config)
+    qc = _quality_control(model, cohort, plan, config, qc_ref)
     truth_of, eval_pairs = _evaluation_pairs(cohort, plan, config.evaluate)
     collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]] = {p: [] for p in eval_pairs}
+    samples: dict[tuple[str, str], Any] = dict.fromkeys(_report_pairs(cohort, plan) if config.report else [])
 
     meta = FileMeta(subjects=cohort.subjects, checkpoint=checkpoint_label, recordfile="",
                     inputfiles=[cohort.sources[f].file for f in cohort.flavors],
                     fusion_members={g.name: list(g.members) for g in plan.groups})
     with committed_together():  # every output of the run appears at the end, or none does
         written = _write_predictions(model, cohort, plan, config, fmt, files, meta, widths, progress, collected,
-                                     checkpoints=ck)
+                                     checkpoints=ck, samples=samples)
         result = PredictResult(
             inputs=[InputSummary(f, cohort.sources[f].file, cohort.n_subjects, cohort.sources[f].n_features,
                                  cohort.sources[f].flavor.atlas) for f in cohort.flavors],
             n_subjects=cohort.n_subjects, checkpoint=checkpoint_label, files=written,
             adaptations=[a.summary() for a in plan.adaptations.values()],
-            plan_sources=plan.sources, plan_outputs=plan.outputs, discovery=discovery)
+            plan_sources=plan.sources, plan_outputs=plan.outputs, discovery=discovery, qc=qc)
         if eval_pairs:
             result.metrics = evaluate(model, cohort, truth_of, collected, config.demean)
             from .evaluation import write_evaluation
 
             result.files += write_evaluation(result.metrics, config.metrics_csv, config.heatmap,
                                              title=Path(checkpoint_label).name)
+        if config.report:
+            from .report import write_run_report
+
+            result.files.append(write_run_report(config.report, result, model=model, plan=plan, cohort=cohort,
+                                                 checkpoints=ck, samples=samples, truth_of=truth_of))
     return result
+
+
+def _report_pairs(cohort: Cohort, plan: PredictPlan) -> list[tuple[str, str]]:
+    from ..report.content import sample_pairs
+
+    return sample_pairs(cohort, plan)
+
+
+def _sample_subjects() -> int:
+    from ..report.content import REPORT_SAMPLE_SUBJECTS
+
+    return REPORT_SAMPLE_SUBJECTS
+
+
+def _check_report_dir(report: str | None) -> None:
+    """The ``--report`` folder must be writable before any compute, like ``-o``'s."""
+    if report:
+        from ..io._atomic import check_writable_dir
+
+        check_writable_dir(report)
+
+
+def _qc_reference(model: KrakenModel, config: PredictConfig) -> LatentReference | None:
+    """``--qc-latents``: the training latents (a file, or a registry name such as the fusion-latent target file)."""
+    if not config.qc_latents:
+        return None
+    from ..qc.reference import read_reference_latents
+
+    return read_reference_latents(_resolve(config.qc_latents, Path(config.cache_dir) if config.cache_dir else None),
+                                  latent_size=model.checkpoint.config.latentsize)
+
+
+def _quality_control(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig,
+                     reference: LatentReference | None) -> QCResult | None:
+    """``--qc``: every quality measure of the inputs (one extra pass over the cohort, before prediction)."""
+    if not (config.qc or config.report):
+        return None
+    from ..qc import assess
+
+    return assess(model, cohort, plan, qc_latents=reference, chunk_size=config.options.chunk_size)
+
+
 
 
 def _output_files(config: PredictConfig, fmt: str, plan: PredictPlan, cohort: Cohort,
                   widths: Mapping[str, int]) -> list[OutputFile]:
     """The files ``-o`` names, checked before any compute (writable, room, no input overwritten)."""
     if not config.output:
-        if not config.evaluate:
+        if not (config.evaluate or config.qc or config.report):
             log.warning("no -o/--output given: predictions are computed but not saved")
         return []
     files = expand_template(config.output, plan.sources, plan.outputs)
@@ -291,7 +358,7 @@ def _evaluation_pairs(cohort: Cohort, plan: PredictPlan,
 def _write_predictions(model: KrakenModel, cohort: Cohort, plan: PredictPlan, config: PredictConfig, fmt: str,
                        files: Sequence[OutputFile], meta: FileMeta, widths: Mapping[str, int], progress: Progress,
                        collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]], *,
-                       checkpoints: Sequence[str]) -> list[Path]:
+                       checkpoints: Sequence[str], samples: dict[tuple[str, str], Any] | None = None) -> list[Path]:
     """Predict chunk by chunk into every output file (and ``collected`` for evaluation)."""
     writers: list[Any] = []
     try:
@@ -303,6 +370,9 @@ def _write_predictions(model: KrakenModel, cohort: Cohort, plan: PredictPlan, co
                 w.write_rows(start, chunk)
             for p in collected:
                 collected[p].append(chunk[p])
+            if start == 0 and samples is not None:
+                for p in samples:
+                    samples[p] = chunk[p][:_sample_subjects()].copy()
             del chunk  # before the next chunk is computed: one chunk in memory at a time
         return [w.close() for w in writers]
     except BaseException:

@@ -156,3 +156,43 @@ def write_config_json(names: RunNames, checkpoints: Sequence[Path], command: Seq
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(d, indent=1))
     return out
+
+
+#: Fewest validation subjects the stored QC statistics are taken over (else the training subjects).
+QC_MIN_HELD_OUT = 10
+#: Most subjects the stored QC statistics are taken over (evenly spaced beyond that).
+QC_MAX_ROWS = 500
+
+
+def qc_transform_rows(arrays: Mapping[str, np.ndarray], train_idx: np.ndarray,
+                      val_idx: np.ndarray) -> tuple[dict[str, np.ndarray], str, dict[str, np.ndarray]]:
+    """Edge rows for the stored QC statistics (``kraken run --qc``): validation subjects if there are enough
+    (else training), their split, and training + validation subjects (for the measures free of the fit)."""
+    idx, split = (val_idx, "validation") if len(val_idx) >= QC_MIN_HELD_OUT else (train_idx, "training")
+
+    def rows(i: np.ndarray) -> dict[str, np.ndarray]:
+        i = np.asarray(i, dtype=np.int64)[:: max(1, len(i) // QC_MAX_ROWS)]  # bounded memory at any scale
+        return {f: np.asarray(x)[i] for f, x in arrays.items()}
+
+    return rows(idx), split, rows(np.concatenate([np.asarray(train_idx), np.asarray(val_idx)]))
+
+
+def qc_entry(model: Krakencoder, flavors: Sequence[str], transforms: Mapping[str, Any],
+             rows: Mapping[str, np.ndarray], split: str, train_xs: Sequence[torch.Tensor],
+             groups: Mapping[str, str | None] | None = None,
+             all_rows: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The checkpoint's ``kraken_qc`` key: what ``kraken run --qc`` compares new subjects against.
+
+    Transform statistics over ``rows`` (see :func:`qc_transform_rows`) and each flavor's training latents
+    summarised (mean, per-dimension spread, typical distance); no subject's data is stored.
+    """
+    from ..qc.reference import qc_statistics
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            latents = {f: model.encode(x, i).float().cpu().numpy() for i, (f, x) in enumerate(zip(flavors, train_xs))}
+    finally:
+        model.train(was_training)
+    return qc_statistics(transforms, rows, split=split, latents=latents, groups=groups, all_rows=all_rows)

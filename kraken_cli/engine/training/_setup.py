@@ -31,6 +31,8 @@ from ._outputs import (
     make_suffix,
     network_info,
     output_prefix,
+    qc_entry,
+    qc_transform_rows,
     train_string,
     training_params,
 )
@@ -68,6 +70,8 @@ class RunSetup:
     previous_checkpoints: list[Path] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     threads: str = ""  #: the CPU threads training uses, and why (for the log)
+    #: edge rows, their split and the flavors' groups, for the stored QC statistics (``kraken_qc``)
+    qc_rows: tuple[dict[str, Any], str, dict[str, Any], dict[str, str | None]] | None = None
 
     def save_checkpoint(self, model: Krakencoder, completed: int, trainer_state: dict[str, Any]) -> Path:
         """Write ``<prefix>_chkpt_<suffix>_ep<completed>.pt`` (original layout + kraken keys)."""
@@ -83,6 +87,10 @@ class RunSetup:
                  "kraken_completed_epochs": completed, "kraken_train_config": self.config.to_dict(),
                  "kraken_history": history,
                  "kraken_checkpoints": [str(p) for p in self.previous_checkpoints]}
+        if self.qc_rows is not None:
+            rows, split, all_rows, groups = self.qc_rows
+            extra["kraken_qc"] = qc_entry(model, self.flavors, self.transforms, rows, split, self.train.xs, groups,
+                                          all_rows)
         content = checkpoint_dict(model, self.flavors, extra)
         out = save_checkpoint(path, content)
         self.previous_checkpoints.append(out)
@@ -351,7 +359,8 @@ def prepare_run(cohort: Mapping[str, npt.NDArray[np.floating]], config: TrainCon
                     train=data.train, train_eval=data.train_eval, val=data.val, train_targets=data.train_targets,
                     effective_lr=lr, names=names, record=record, netinfo=netinfo, params=params,
                     start_epoch=st.start_epoch, resume_state=st.resume_state, previous_checkpoints=previous,
-                    extra=extra)
+                    extra=extra, qc_rows=(*qc_transform_rows({f: arrays[f] for f in flavors}, st.train_idx, st.val_idx),
+                                          {f: (groups or {}).get(f, group_of(f)) for f in flavors}))
 
 
 def _refuse_overwriting_inputs(names: RunNames, cfg: TrainConfig, inputs: Sequence[str] | None) -> None:

@@ -19,6 +19,7 @@ from .config import TrainConfig
 from .loop import DisplayEvent, TrainResult, train
 
 if TYPE_CHECKING:
+    from ..connectome import Cohort
     from .distributed import Communicator, DistributedSpec
 
 _log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
                       figures: bool = True, command: Sequence[str] | None = None,
                       distributed: DistributedSpec | None = None,
                       resume_overrides: Collection[str] | None = None,
-                      threads: int | None = None) -> TrainResult | None:
+                      threads: int | None = None, report: str | None = None) -> TrainResult | None:
     """Train on ``-i FLAVOR[@GROUP]=PATH`` inputs with ``config`` (see ``kraken train --help``).
 
     With ``config.resume``, ``inputs`` may be empty (the run's recorded inputs are read again) and
@@ -40,11 +41,13 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
     With ``distributed`` (a ``torchrun`` job of more than one process) this process joins the
     job; rank 0 returns the result, the other ranks return None. ``threads``: CPU threads per
     process (default: chosen from the free cores, see :mod:`kraken_cli.engine.threads`).
+    ``report``: an HTML file written at the end (model, validation heatmap, quality control).
     """
+    _check_report(report, config, inputs)
     if distributed is None or distributed.world_size <= 1:
         return _train_from_inputs(inputs, config, progress=progress, on_display=on_display,
                                   on_checkpoint=on_checkpoint, device=device, figures=figures, command=command,
-                                  resume_overrides=resume_overrides, threads=threads)
+                                  resume_overrides=resume_overrides, threads=threads, report=report)
     from .distributed import follow, start
 
     if config.path_steps:
@@ -56,7 +59,7 @@ def train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: P
             result: TrainResult | None = _train_from_inputs(
                 inputs, config, progress=progress, on_display=on_display, on_checkpoint=on_checkpoint,
                 device=str(comm.device), figures=figures, command=command, comm=comm,
-                resume_overrides=resume_overrides, threads=threads)
+                resume_overrides=resume_overrides, threads=threads, report=report)
         else:
             follow(comm, threads=threads)
             result = None
@@ -71,7 +74,8 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
                        on_display: Callable[[DisplayEvent], None] | None,
                        on_checkpoint: Callable[[Path], None] | None, device: str, figures: bool,
                        command: Sequence[str] | None, comm: Communicator | None = None,
-                       resume_overrides: Collection[str] | None = None, threads: int | None = None) -> TrainResult:
+                       resume_overrides: Collection[str] | None = None, threads: int | None = None,
+                       report: str | None = None) -> TrainResult:
     from ..inference import resolve_device
     from ..io import load_cohort, read_split_file
     from ..io._atomic import check_writable_dir
@@ -122,7 +126,32 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
                    comm=comm, resume_overrides=resume_overrides, inputs=absolute_inputs(inputs), threads=threads)
     if log.file is not None:
         result.files["log"] = log.file
+    _write_report(report, result, cohort)
     return result
+
+
+def _write_report(report: str | None, result: TrainResult, cohort: Cohort) -> None:
+    """``--report``: the HTML page of the finished run, listed among its files."""
+    if report:
+        from ..pipelines.report import write_train_report
+
+        result.files["report"] = write_train_report(report, result, cohort)
+
+
+def _check_report(report: str | None, config: TrainConfig, inputs: Sequence[str]) -> None:
+    """``--report`` needs the checkpoint it describes (``-o``), an HTML name, and must not be an input."""
+    if not report:
+        return
+    from ..io._atomic import check_writable_dir, refuse_overwriting
+
+    if not config.output and not config.resume:
+        raise SpecError("--report describes the trained checkpoint, which only -o writes",
+                        hint="add -o PREFIX")
+    if not report.lower().endswith((".html", ".htm")):
+        raise SpecError(f"--report writes HTML, got {report!r}", hint="name the report FILE.html")
+    refuse_overwriting({"--report": report}, [*(FlavorSpec.parse(s).path for s in inputs), config.split_file,
+                                               config.start_from, config.resume, *config.transform_files])
+    check_writable_dir(report)
 
 
 class TrainLog:

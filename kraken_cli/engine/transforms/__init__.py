@@ -103,6 +103,9 @@ def transform_from_params(params: dict[str, Any], *, source: str = "<params>") -
         raise TransformError(f"{source}: {kind} transform has a malformed dimension ({exc})",
                              hint="the transform file is corrupt") from exc
     _check_finite_params(t, source=source, kind=kind)
+    subjects = params.get("train_subjects")
+    if subjects is not None and np.ndim(subjects) == 1 and np.size(subjects) > 0:
+        t.n_train_subjects_ = int(np.size(subjects))  # type: ignore[attr-defined]  # quality control (UPSTREAM 3.3)
     return t
 
 

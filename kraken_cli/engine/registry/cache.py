@@ -12,8 +12,8 @@ from ..errors import FetchError
 from .catalog import Registry, RegistryEntry, registry_or_default, select_files, suggest
 from .digests import has_digest
 
-__all__ = ["CacheStatus", "VerifyStatus", "default_cache_dir", "list_files", "resolve_file", "verify_cached",
-           "verify_file"]
+__all__ = ["CacheStatus", "CachedFile", "VerifyStatus", "default_cache_dir", "list_files", "resolve_file",
+           "verify_cached", "verify_file"]
 
 _PLACEHOLDERS = ("{FETCH}", "{KRAKENCODER_DATA}", "{KRAKENDATA}", "{KRAKENDATAFOLDER}")
 
@@ -55,17 +55,25 @@ def verify_file(entry: RegistryEntry, path: str | os.PathLike[str]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class VerifyStatus:
-    """The result of rehashing one cached file: ``ok``, ``mismatch`` or ``missing``."""
+class CachedFile:
+    """A released file and where it is (or would be) in the cache."""
 
     entry: RegistryEntry
     path: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file's record in ``kraken fetch --json``."""
+        return {"name": self.entry.name, "kind": self.entry.kind, "path": str(self.path), "sha256": self.entry.sha256}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyStatus(CachedFile):
+    """The result of rehashing one cached file: ``ok``, ``mismatch`` or ``missing``."""
+
     status: str
 
     def to_dict(self) -> dict[str, Any]:
-        """``kraken fetch --verify --json``'s record of this file."""
-        return {"name": self.entry.name, "kind": self.entry.kind, "path": str(self.path), "status": self.status,
-                "sha256": self.entry.sha256}
+        return {**CachedFile.to_dict(self), "status": self.status}
 
 
 def verify_cached(cache_dir: str | os.PathLike[str], names: Sequence[str] = (), *, all_files: bool = False,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import FetchError
 from ..progress import NULL_PROGRESS, Progress
+from .cache import CachedFile
 from .catalog import Registry, RegistryEntry, registry_or_default, select_files
 from .download import download_file, make_client
 
@@ -23,17 +24,13 @@ log = logging.getLogger("kraken_cli.engine.registry")
 
 
 @dataclass(frozen=True, slots=True)
-class FetchedFile:
+class FetchedFile(CachedFile):
     """A released file present and verified in the cache."""
 
-    entry: RegistryEntry
-    path: Path
     downloaded: bool
 
     def to_dict(self) -> dict[str, Any]:
-        """``kraken fetch --json``'s record of this file."""
-        return {"name": self.entry.name, "kind": self.entry.kind, "path": str(self.path),
-                "downloaded": self.downloaded, "size": self.path.stat().st_size, "sha256": self.entry.sha256}
+        return {**CachedFile.to_dict(self), "downloaded": self.downloaded, "size": self.path.stat().st_size}
 
 
 def fetch(names: Sequence[str] = (), *, cache_dir: str | os.PathLike[str], all_files: bool = False,

@@ -133,6 +133,10 @@ class Mat5Writer:
             if x is None:
                 x = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else np.zeros((0, 0), np.float32)
             del parts
+            # column-major, as MATLAB stores it: the serializer then passes the memory on uncopied
+            # (one transposed copy at a time, the row-major original freed as it is replaced)
+            if x.ndim == 2 and not (self.square and o != "encoded"):
+                x = np.asfortranarray(x)
             value: Any = x
             if self.square and o != "encoded":
                 sq = _square(x)

@@ -4,10 +4,10 @@ glibc serves a large allocation with its own memory map, but after such a block 
 that threshold to the block's size (up to 32 MB), so later arrays of a few to tens of MB come from
 the heap, whose freed pages the process keeps. A ``kraken run`` that reads inputs, then predicts
 and writes file after file, frees and allocates arrays of that size all the time, so its resident
-memory kept every earlier peak. :func:`map_big_blocks` fixes the threshold at
-:data:`MMAP_THRESHOLD`, once per process: for 1,000 subjects x 5 fs86 flavors with fusion the
-run's peak went from about 610 MB (glibc's moving threshold) to 520 MB. It does nothing where
-the C library is not glibc.
+memory kept earlier peaks. :func:`map_big_blocks` fixes the threshold at :data:`MMAP_THRESHOLD`,
+once per process. 4 MB is above one chunk's decoding temporaries (256 subjects x 3655 edges,
+float32: 3.7 MB), which stay on the heap and are reused: at 1 MB they were mapped and faulted in
+anew each time, which doubled the decoding time. It does nothing where the C library is not glibc.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import ctypes.util
 import sys
 
 #: Allocations of at least this many bytes get their own memory map (returned to the OS when freed).
-MMAP_THRESHOLD = 1 << 20
+MMAP_THRESHOLD = 4 << 20
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 _done = False
 

@@ -28,8 +28,10 @@ from ..errors import OutputError
 #: zlib settings of the compressed variables (see the module docstring for the choice).
 ZLIB_LEVEL = 1
 ZLIB_STRATEGY = zlib.Z_RLE
-#: Uncompressed bytes per independently compressed block.
-BLOCK_BYTES = 4 * 2**20
+#: Uncompressed bytes per independently compressed block (1 MB: a block's output stays below
+#: :data:`kraken_cli.engine._malloc.MMAP_THRESHOLD`, so the threads reuse their heap; files were
+#: no larger than with 4 MB blocks).
+BLOCK_BYTES = 1 * 2**20
 _MI_COMPRESSED = 15
 _HEADER_BYTES = 128
 _SMALL_WRITE = 64 * 2**10

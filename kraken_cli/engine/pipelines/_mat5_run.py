@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from ..connectome import Cohort
+from ..connectome import Cohort, EdgeSource, FloatArray
+from ..flavors import Flavor
 from ..inference import KrakenModel, PredictOptions, PredictPlan
 from ..io.writers import FileMeta, Mat5Writer, OutputFile
 from ..progress import Progress
@@ -31,13 +32,24 @@ def write_file_by_file(model: KrakenModel, cohort: Cohort, plan: PredictPlan, op
                        files: Sequence[OutputFile], meta: FileMeta, progress: Progress,
                        collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]], *,
                        square: bool = False) -> list[Path]:
-    """Write every v5 file of ``files`` (and fill ``collected`` for evaluation); returns the paths."""
+    """Write every v5 file of ``files`` (and fill ``collected`` for evaluation); returns the paths.
+
+    Without evaluation (``collected`` empty) the cohort's sources are replaced by ones that keep
+    only their description (flavor, file, sizes) once the inputs are encoded.
+    """
     n = cohort.n_subjects
     latents = model.encode_all(cohort, plan, options)
+    if not collected:  # nothing reads the inputs again: their rows are freed while the files are written
+        for name in list(cohort.sources):
+            cohort.sources[name] = _Released(cohort.sources[name])
     written: list[Path] = []
     pending: Future[Path] | None = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kraken-mat5")
     progress.start("Predicting", total=n * len(files))
+    # One torch thread while files are compressed beside it: torch's spinning worker threads and
+    # the compressing threads fought over the cores (decoding took 8x longer on 2 cores).
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         for f in files:
             preds = _decode_file(model, latents, plan, options, f.pairs, n)
@@ -59,6 +71,7 @@ def write_file_by_file(model: KrakenModel, cohort: Cohort, plan: PredictPlan, op
             pending = None
     finally:
         pool.shutdown(wait=True)  # on an error, the file in flight finishes before the batch is discarded
+        torch.set_num_threads(torch_threads)
         progress.done()
     return written
 
@@ -79,3 +92,24 @@ def _decode_file(model: KrakenModel, latents: dict[str, torch.Tensor], plan: Pre
                 out[p] = np.empty((x.shape[1], n), dtype=np.float32).T
             out[p][start:start + x.shape[0]] = x
     return out
+
+
+class _Released:
+    """An :class:`~kraken_cli.engine.connectome.EdgeSource` whose rows were freed after encoding."""
+
+    def __init__(self, src: EdgeSource) -> None:
+        self.flavor: Flavor = src.flavor
+        self.file: str = src.file
+        self.subjects: list[str] | None = src.subjects
+        self._shape = (src.n_subjects, src.n_features)
+
+    @property
+    def n_subjects(self) -> int:
+        return self._shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self._shape[1]
+
+    def read(self, start: int, stop: int) -> FloatArray:
+        raise RuntimeError(f"{self.file}: the inputs were released after encoding")  # a bug in the caller

@@ -87,3 +87,30 @@ def test_savemat_fast_reads_back(tmp_path: Path) -> None:
         savemat_fast(fh, {"predicted_alltypes": {"a": {"b": x}}, "subjects": ["1", "2"]}, threads=2)
     back = scipy.io.loadmat(path)
     np.testing.assert_array_equal(back["predicted_alltypes"][0, 0]["a"][0, 0]["b"], x)
+
+
+@pytest.mark.parametrize("env", [None, "1"])
+def test_prediction_files_are_standard_v5_compressed_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     env: str | None) -> None:
+    from kraken_cli.engine.io.writers import COMPRESS_ENV, FileMeta, Mat5Writer, OutputFile
+
+    if env is None:
+        monkeypatch.delenv(COMPRESS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(COMPRESS_ENV, env)
+    x = RNG.normal(size=(40, 45)).astype(np.float32)
+    w = Mat5Writer(OutputFile(tmp_path / "p.mat", ["a"], ["b"]), FileMeta(["s"] * 40, "m.pt", "", ["i.mat"]),
+                   n_subjects=40)
+    w.write_rows(0, {("a", "b"): x})
+    path = w.close()
+    raw = path.read_bytes()
+    tags = []
+    pos = 128
+    while pos < len(raw):  # top-level elements: miMATRIX (14) or miCOMPRESSED (15)
+        dtype, nbytes = np.frombuffer(raw[pos:pos + 8], dtype="<u4")
+        tags.append(int(dtype))
+        pos += 8 + int(nbytes) + (-int(nbytes) % 8 if dtype == 14 else 0)
+    assert pos == len(raw)
+    assert set(tags) == ({15} if env else {14})
+    back = scipy.io.loadmat(path)
+    np.testing.assert_array_equal(back["predicted_alltypes"][0, 0]["a"][0, 0]["b"], x)

@@ -8,6 +8,10 @@ itself, pigz-style: the data is cut into blocks compressed independently on a th
 releases the GIL) with the run-length strategy (``Z_RLE``, about 4x faster than the default on
 float data, files within a few percent of the default's size), and the raw deflate blocks, joined by
 sync flushes, form one ordinary zlib stream. MATLAB, scipy and any zlib reader read the file unchanged.
+
+With ``compress=False`` (``kraken run``'s predictions, see :func:`~kraken_cli.engine.io.writers.compress_predictions`)
+the variables are written uncompressed, as ``savemat``'s default and MATLAB's ``save -v6`` do, column-major
+arrays straight from their memory.
 """
 
 from __future__ import annotations
@@ -192,14 +196,15 @@ def write_zlib(fh: IO[bytes], views: Iterator[memoryview], pool: ThreadPoolExecu
 
 
 def savemat_fast(fh: IO[bytes], variables: Mapping[str, Any], *, long_field_names: bool = True,
-                 oned_as: str = "row", threads: int | None = None) -> None:
-    """``scipy.io.savemat(fh, variables, format="5", do_compression=True, ...)``, faster.
+                 oned_as: str = "row", threads: int | None = None, compress: bool = True) -> None:
+    """``scipy.io.savemat(fh, variables, format="5", do_compression=compress, ...)``, faster.
 
-    ``fh`` must be a seekable binary file opened for writing at its start.
+    ``fh`` must be a seekable binary file opened for writing at its start. Without ``compress``
+    each variable's bytes (big arrays as views of their memory) go to ``fh`` as they are.
     """
     import scipy.io
 
-    n = threads or _n_threads()
+    n = (threads or _n_threads()) if compress else 1
     pool = ThreadPoolExecutor(max_workers=n) if n > 1 else None
     try:
         header_done = False
@@ -211,6 +216,11 @@ def savemat_fast(fh: IO[bytes], variables: Mapping[str, Any], *, long_field_name
                 header_done = True
             if stream.size <= _HEADER_BYTES:
                 continue  # scipy skipped the variable (a name starting with "_")
+            if not compress:
+                for view in stream.views(_HEADER_BYTES):
+                    fh.write(view)
+                del stream
+                continue
             tag_pos = fh.tell()
             fh.write(b"\0" * 8)
             n_bytes = write_zlib(fh, stream.views(_HEADER_BYTES), pool, depth=2 * n)

@@ -68,6 +68,7 @@ class RunSetup:
     previous_checkpoints: list[Path] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     threads: str = ""  #: the CPU threads training uses, and why (for the log)
+    figure_worker: Any = None  #: the heatmap helper process started with the training (_figures)
 
     def save_checkpoint(self, model: Krakencoder, completed: int, trainer_state: dict[str, Any]) -> Path:
         """Write ``<prefix>_chkpt_<suffix>_ep<completed>.pt`` (original layout + kraken keys)."""

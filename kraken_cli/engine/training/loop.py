@@ -27,6 +27,7 @@ from ..naming import RunNames
 from ..progress import NULL_PROGRESS, Progress
 from ._common import Batch, PathPlan, ProcessLink, Targets
 from ._evaluate import EvalData, evaluate, loss_per_path
+from ._figures import HeatmapWorker, start_heatmap_worker
 from ._outputs import write_config_json
 from ._setup import RunSetup, prepare_run
 from .config import TrainConfig
@@ -206,6 +207,8 @@ def _run(s: RunSetup, *, progress: Progress, on_display: Callable[[DisplayEvent]
     checkpoints: list[Path] = list(s.previous_checkpoints)
     last: DisplayEvent | None = None
     progress.start("training", total=E - s.start_epoch)
+    if figures and s.names.prefix is not None:  # imports the plotting code while the model trains
+        s.figure_worker = start_heatmap_worker()
     with stop_on_signals(enabled=comm is None) as stop:
         for e in range(s.start_epoch, E):
             state.loss[e] = trainer.run_epoch(e)
@@ -309,12 +312,32 @@ def _figures(s: RunSetup) -> dict[str, Path]:
     loss_png = s.names.path("loss", "png")
     heat_png = s.names.path("heatmap", "png")
     assert loss_png is not None and heat_png is not None
+    worker, s.figure_worker = s.figure_worker, None
+    record_file = s.names.files.get("trainrecord")
     try:
+        if worker is not None and record_file is not None:
+            worker.submit(record_file, heat_png)  # the helper draws the heatmap while this draws the curves
         out["loss"] = plot_training_curves(s.record, loss_png, title=s.names.suffix)
-        out["heatmap"] = heatmap_from_record(s.record, heat_png)
+        out["heatmap"] = _heatmap(worker, s.record, heat_png) if record_file is not None else \
+            heatmap_from_record(s.record, heat_png)
     except Exception as exc:
         log.warning("could not draw the training figures: %s", exc)
+    finally:
+        if worker is not None:
+            worker.close()
     return out
+
+
+def _heatmap(worker: HeatmapWorker | None, record: TrainRecord, out_file: Path) -> Path:
+    """The helper's heatmap, or drawn here when there is no helper or it failed."""
+    from ..plots import heatmap_from_record
+
+    if worker is not None:
+        try:
+            return worker.result()
+        except Exception as exc:
+            log.info("drawing the heatmap here: %s", exc)
+    return heatmap_from_record(record, out_file)
 
 
 __all__ = ["DisplayEvent", "TrainResult", "train", "Batch", "PathPlan", "Targets", "EvalData", "RunNames"]

@@ -1,0 +1,40 @@
+"""The heatmap helper process of ``kraken train`` (training/_figures): same file as drawn in-process, failures reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kraken_cli.engine.plots import heatmap_from_record
+from kraken_cli.engine.training._figures import HeatmapWorker
+
+REF = Path("conformance") / "P" / "reference_trainrecord.mat"
+
+
+def test_the_helper_draws_the_heatmap_the_training_process_would(shared_dir: Path, tmp_path: Path) -> None:
+    record = shared_dir / REF
+    if not record.is_file():
+        pytest.skip(f"{record} is not available")
+    worker = HeatmapWorker()
+    worker.submit(record, tmp_path / "helper.png")
+    assert worker.result() == tmp_path / "helper.png"
+    here = heatmap_from_record(record, tmp_path / "here.png")
+    assert (tmp_path / "helper.png").read_bytes() == here.read_bytes()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_failing_helper_says_why(tmp_path: Path) -> None:
+    worker = HeatmapWorker()
+    worker.submit(tmp_path / "no_such_record.mat", tmp_path / "h.png")
+    with pytest.raises(RuntimeError, match="heatmap helper failed"):
+        worker.result()
+    assert not (tmp_path / "h.png").exists()
+
+
+def test_an_unused_helper_is_stopped() -> None:
+    worker = HeatmapWorker()
+    proc = worker.proc
+    assert proc is not None
+    worker.close()
+    assert proc.poll() is not None and worker.proc is None

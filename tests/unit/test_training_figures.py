@@ -1,4 +1,4 @@
-"""The heatmap helper process of ``kraken train`` (training/_figures): same file as drawn in-process, failures reported."""
+"""The figure helper processes of ``kraken train`` (training/_figures): same files as drawn in-process, failures reported."""
 
 from __future__ import annotations
 
@@ -6,34 +6,36 @@ from pathlib import Path
 
 import pytest
 
-from kraken_cli.engine.plots import heatmap_from_record
-from kraken_cli.engine.training._figures import HeatmapWorker
+from kraken_cli.engine.plots import heatmap_from_record, plot_training_curves
+from kraken_cli.engine.training._figures import FigureWorker
 
 REF = Path("conformance") / "P" / "reference_trainrecord.mat"
 
 
-def test_the_helper_draws_the_heatmap_the_training_process_would(shared_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["heatmap", "loss"])
+def test_the_helper_draws_the_figure_the_training_process_would(shared_dir: Path, tmp_path: Path, kind: str) -> None:
     record = shared_dir / REF
     if not record.is_file():
         pytest.skip(f"{record} is not available")
-    worker = HeatmapWorker()
-    worker.submit(record, tmp_path / "helper.png")
+    worker = FigureWorker()
+    worker.submit(kind, record, tmp_path / "helper.png", "a title")
     assert worker.result() == tmp_path / "helper.png"
-    here = heatmap_from_record(record, tmp_path / "here.png")
+    here = (heatmap_from_record(record, tmp_path / "here.png") if kind == "heatmap"
+            else plot_training_curves(record, tmp_path / "here.png", title="a title"))
     assert (tmp_path / "helper.png").read_bytes() == here.read_bytes()
     assert not list(tmp_path.glob("*.part"))
 
 
 def test_a_failing_helper_says_why(tmp_path: Path) -> None:
-    worker = HeatmapWorker()
-    worker.submit(tmp_path / "no_such_record.mat", tmp_path / "h.png")
-    with pytest.raises(RuntimeError, match="heatmap helper failed"):
+    worker = FigureWorker()
+    worker.submit("loss", tmp_path / "no_such_record.mat", tmp_path / "h.png")
+    with pytest.raises(RuntimeError, match="figure helper failed"):
         worker.result()
     assert not (tmp_path / "h.png").exists()
 
 
 def test_an_unused_helper_is_stopped() -> None:
-    worker = HeatmapWorker()
+    worker = FigureWorker()
     proc = worker.proc
     assert proc is not None
     worker.close()

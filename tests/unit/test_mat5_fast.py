@@ -56,11 +56,26 @@ def test_inflate_v5_gives_scipy_the_same_variables(tmp_path: Path) -> None:
     scipy.io.savemat(path, data, do_compression=True)
     with open(path, "rb") as fh:
         raw = inflate_v5(fh, path.stat().st_size, where="a")
-    assert len(raw) > path.stat().st_size  # really uncompressed
+    assert raw is not None and len(raw) > path.stat().st_size  # really uncompressed
     got, want = scipy.io.loadmat(io.BytesIO(raw)), scipy.io.loadmat(path)
     assert sorted(k for k in got if not k.startswith("__")) == ["data", "subjects", "x"]
     for k in ("data", "x"):
         np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_inflate_v5_leaves_uncompressed_and_large_files_to_scipy(tmp_path: Path) -> None:
+    plain, packed = tmp_path / "plain.mat", tmp_path / "packed.mat"
+    scipy.io.savemat(plain, {"data": _sym(5, 8)}, do_compression=False)
+    scipy.io.savemat(packed, {"data": _sym(5, 8)}, do_compression=True)
+    with open(plain, "rb") as fh:
+        assert inflate_v5(fh, plain.stat().st_size, where="p") is None and fh.tell() == 0
+    with open(packed, "rb") as fh:
+        assert inflate_v5(fh, packed.stat().st_size, where="p", limit=1000) is None and fh.tell() == 0
+        assert inflate_v5(fh, packed.stat().st_size, where="p") is not None
+    from kraken_cli.engine.io._mat import load_mat_v5
+
+    for f in (plain, packed):
+        np.testing.assert_array_equal(load_mat_v5(f, where="f")["data"], scipy.io.loadmat(f)["data"])
 
 
 def test_adler32_combine_matches_zlib() -> None:

@@ -40,3 +40,11 @@ def test_an_unused_helper_is_stopped() -> None:
     assert proc is not None
     worker.close()
     assert proc.poll() is not None and worker.proc is None
+
+
+def test_helpers_only_for_trainings_long_enough_to_hide_their_start() -> None:
+    from kraken_cli.engine.training._figures import helpers_pay_off
+
+    assert helpers_pay_off(300, 25, 230, 64)  # recipe P
+    assert not helpers_pay_off(1, 25, 230, 64)  # one epoch: over before a helper has imported matplotlib
+    assert not helpers_pay_off(10, 4, 20, 8)  # a test-sized run

@@ -24,6 +24,8 @@ EXPANSION_FLOOR = 64 << 20
 DEFAULT_MAX_EXPANSION = 200.0
 _STEP = 16 << 20
 _READ = 1 << 20
+#: Compressed files that inflate to at most this many bytes are inflated once, in memory (:func:`inflate_v5`).
+INFLATE_ONCE_BYTES = 256 << 20
 #: Longest text field (subject ids, flavor names) a reader accepts, in bytes.
 MAX_TEXT_BYTES = 64 << 20
 
@@ -116,12 +118,46 @@ def check_v5_expansion(fh: BinaryIO, size: int, *, where: str) -> None:
         pass
 
 
-def inflate_v5(fh: BinaryIO, size: int, *, where: str) -> bytes:
+def _has_compressed(fh: BinaryIO, size: int) -> bool:
+    """Whether the file holds a ``miCOMPRESSED`` element (tags read, nothing else)."""
+    head = fh.read(128)
+    if len(head) < 128:
+        return False
+    endian = "<" if head[126:128] == b"IM" else ">"
+    pos = 128
+    while pos + 8 <= size:
+        fh.seek(pos)
+        tag = fh.read(8)
+        if len(tag) < 8:
+            break
+        dtype, nbytes = struct.unpack(endian + "II", tag)
+        if dtype == 15:
+            return True
+        pos += 8 + nbytes + (-nbytes % 8)
+    return False
+
+
+def inflate_v5(fh: BinaryIO, size: int, *, where: str, limit: int = INFLATE_ONCE_BYTES) -> bytes | None:
     """The file as an uncompressed MATLAB v5 file (checked as :func:`check_v5_expansion` checks).
 
     scipy reads the result without decompressing again, so a compressed file is inflated once.
+    None (``fh`` back where it was) when the file holds no compressed variable, or would inflate past
+    ``limit``: scipy then reads the file itself, after :func:`check_v5_expansion`, keeping one copy of
+    the data in memory instead of two.
     """
-    return b"".join(_v5_pieces(fh, size, where=where, keep=True))
+    start = fh.tell()
+    found = _has_compressed(fh, size)
+    fh.seek(start)
+    if not found:
+        return None
+    pieces, total = [], 0
+    for piece in _v5_pieces(fh, size, where=where, keep=True):
+        total += len(piece)
+        if total > limit:
+            fh.seek(start)
+            return None
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 def check_text_size(nbytes: int, *, what: str, where: str) -> None:

@@ -62,21 +62,32 @@ def _convert_v5(value: Any) -> Any:
     return value
 
 
-def _inflated(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> io.BytesIO:
-    """The file uncompressed in memory, refusing compression bombs before scipy sees them.
+def _readable(source: str | os.PathLike[str] | BinaryIO, *,
+              where: str) -> str | os.PathLike[str] | BinaryIO | io.BytesIO:
+    """What scipy reads: the file inflated in memory, or the file itself; compression bombs refused first.
 
-    Inflating once here (see :mod:`._limits`) replaces a bomb check that decompressed every
-    variable and a scipy read that decompressed it again.
+    A compressed file is inflated once here (see :mod:`._limits`), replacing a bomb check that
+    decompressed every variable and a scipy read that decompressed it again; files without compressed
+    variables, or too large to hold twice, are checked and then read by scipy from the file.
     """
-    from ._limits import inflate_v5
+    from ._limits import check_v5_expansion, inflate_v5
 
     if isinstance(source, (str, os.PathLike)):
+        size = Path(source).stat().st_size
         with open(source, "rb") as fh:
-            return io.BytesIO(inflate_v5(fh, Path(source).stat().st_size, where=where))
+            data = inflate_v5(fh, size, where=where)
+            if data is None:
+                check_v5_expansion(fh, size, where=where)
+        return source if data is None else io.BytesIO(data)
     start = source.tell()
-    size = source.seek(0, os.SEEK_END)
+    size = source.seek(0, os.SEEK_END) - start
     source.seek(start)
-    return io.BytesIO(inflate_v5(source, size - start, where=where))
+    data = inflate_v5(source, size, where=where)
+    if data is None:
+        check_v5_expansion(source, size, where=where)
+        source.seek(start)
+        return source
+    return io.BytesIO(data)
 
 
 def load_mat_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> dict[str, Any]:
@@ -91,7 +102,7 @@ def load_mat_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> dic
 
     if isinstance(source, (str, os.PathLike)) and Path(source).stat().st_size == 0:
         raise InputDataError(f"{where}: the file is empty", hint="re-create or re-download the file")
-    data = _inflated(source, where=where)
+    data = _readable(source, where=where)
     try:
         raw = scipy.io.loadmat(data, squeeze_me=False, chars_as_strings=True, struct_as_record=True)
     except Exception as exc:  # scipy raises ValueError, MatReadError, zlib.error, EOFError...

@@ -17,6 +17,7 @@ arrays straight from their memory.
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import os
 import zlib
@@ -254,6 +255,7 @@ def _serialize(stream: _PieceStream, name: str, value: Any, *, long_field_names:
     mfw.put_variables({name: value})
 
 
+@functools.cache
 def _view_writer_class() -> Any:
     """scipy's ``MatFile5Writer`` whose variable writer passes big arrays' memory on uncopied.
 

@@ -73,6 +73,16 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             stream.close()
 
 
+#: Training work (epochs x paths x training subjects x input features) from which helpers pay off: below it
+#: the training is over before they have imported the plotting code (recipe P: 300 epochs give 1.1e8).
+HELPER_MIN_WORK = 3e7
+
+
+def helpers_pay_off(epochs: int, n_paths: int, n_subjects: int, width: int) -> bool:
+    """Whether the training is long enough to hide the helpers' start (else the figures are drawn in-process)."""
+    return float(epochs) * n_paths * n_subjects * width >= HELPER_MIN_WORK
+
+
 def start_figure_workers() -> dict[str, FigureWorker]:
     """One started :class:`FigureWorker` per figure of :data:`KINDS` (those that could start)."""
     workers = {}

@@ -27,7 +27,7 @@ from ..naming import RunNames
 from ..progress import NULL_PROGRESS, Progress
 from ._common import Batch, PathPlan, ProcessLink, Targets
 from ._evaluate import EvalData, evaluate, loss_per_path
-from ._figures import FigureWorker, start_figure_workers
+from ._figures import FigureWorker, helpers_pay_off, start_figure_workers
 from ._outputs import write_config_json
 from ._setup import RunSetup, prepare_run
 from .config import TrainConfig
@@ -207,7 +207,8 @@ def _run(s: RunSetup, *, progress: Progress, on_display: Callable[[DisplayEvent]
     checkpoints: list[Path] = list(s.previous_checkpoints)
     last: DisplayEvent | None = None
     progress.start("training", total=E - s.start_epoch)
-    if figures and s.names.prefix is not None:  # import the plotting code while the model trains
+    if figures and s.names.prefix is not None and helpers_pay_off(  # import the plotting code while the model trains
+            E - s.start_epoch, s.plan.n_paths, s.train.xs[0].shape[0], max(x.shape[1] for x in s.train.xs)):
         s.figure_worker = start_figure_workers()
     with stop_on_signals(enabled=comm is None) as stop:
         for e in range(s.start_epoch, E):

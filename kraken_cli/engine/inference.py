@@ -187,6 +187,12 @@ class KrakenModel:
     def predict_chunk(self, arrays: Mapping[str, npt.NDArray[np.floating]], plan: PredictPlan,
                       options: PredictOptions) -> dict[tuple[str, str], npt.NDArray[np.float32]]:
         """Predictions for one chunk of subjects: ``{(source, output): (n, features) float32}``."""
+        return self.decode_latents(self.encode_chunk(arrays, plan), plan, options, plan.pairs)
+
+    @torch.no_grad()
+    def encode_chunk(self, arrays: Mapping[str, npt.NDArray[np.floating]],
+                     plan: PredictPlan) -> dict[str, torch.Tensor]:
+        """Latents of one chunk of subjects for every input (connectomes encoded, latent inputs as given)."""
         latents: dict[str, torch.Tensor] = {}
         for name, idx in plan.model_index.items():
             x = np.asarray(arrays[name])
@@ -202,11 +208,30 @@ class KrakenModel:
                                       f"latent has {self.checkpoint.config.latentsize}",
                                       hint="give latents encoded by this model (kraken run --outputs encoded)")
                 latents[name] = z
+        return latents
+
+    @torch.no_grad()
+    def encode_all(self, cohort: Cohort, plan: PredictPlan, options: PredictOptions) -> dict[str, torch.Tensor]:
+        """:meth:`encode_chunk` of every subject, chunk by chunk (latents are small: subjects x latent)."""
+        parts: dict[str, list[torch.Tensor]] = {}
+        step = max(1, options.chunk_size)
+        for start in range(0, cohort.n_subjects, step):
+            arrays = {f: cohort.read(f, start, start + step) for f in plan.inputs}
+            for name, z in self.encode_chunk(arrays, plan).items():
+                parts.setdefault(name, []).append(z)
+            del arrays
+        return {name: z[0] if len(z) == 1 else torch.cat(z) for name, z in parts.items()}
+
+    @torch.no_grad()
+    def decode_latents(self, latents: Mapping[str, torch.Tensor], plan: PredictPlan, options: PredictOptions,
+                       pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], npt.NDArray[np.float32]]:
+        """The predictions ``pairs`` (source, output) from the latents of :meth:`encode_chunk`."""
         groups = {g.name: g for g in plan.groups}
         done: dict[tuple[str, str], npt.NDArray[np.float32]] = {}
-        for o in plan.outputs:
+        for o in dict.fromkeys(o for _, o in pairs):
+            sources = [s for s, oo in pairs if oo == o]
             if o == "encoded":
-                for src in plan.sources:
+                for src in sources:
                     g = groups.get(src)
                     z = fuse(latents, g.members, normalize=options.fusion_norm) if g else latents[src]
                     done[(src, o)] = z.float().cpu().numpy()
@@ -218,7 +243,7 @@ class KrakenModel:
             rows: list[torch.Tensor] = []
             row_of: dict[str, int] = {}
             fused_row: dict[tuple[str, ...], int] = {}
-            for src in plan.sources:
+            for src in sources:
                 g = groups.get(src)
                 if g is not None:
                     members = g.members_for(o)
@@ -235,7 +260,7 @@ class KrakenModel:
             decoded = self._decode_batched(rows, j)
             for src, k in row_of.items():
                 done[(src, o)] = decoded[k]
-        return {p: done[p] for p in plan.pairs}
+        return {p: done[p] for p in pairs}
 
     def _decode_batched(self, latents: Sequence[torch.Tensor], j: int) -> list[npt.NDArray[np.float32]]:
         """``_decode`` of each latent block, several blocks per call up to :data:`DECODE_BATCH_BYTES` of output."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
+T = TypeVar("T")
 
 
 def random_model(folder: Path, flavors: Sequence[str], fit_data: dict[str, np.ndarray], *, latent: int = 128,
@@ -40,6 +43,11 @@ def random_model(folder: Path, flavors: Sequence[str], fit_data: dict[str, np.nd
 
 _WRAP = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
          "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+#: Like _WRAP, passing the command's exit status on (its peak RSS is the last line of stdout either way).
+_WRAP_RC = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
 
 
 def timed_kraken(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -86,17 +94,90 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
                      + [line(r) for r in cells[1:]])
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_text() -> str:
+    """``load average 1.23 / 1.10 / 0.98`` (1, 5 and 15 minutes), or that it is unknown."""
+    try:
+        return "load average {:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
+    except (OSError, AttributeError):
+        return "load average unknown"
+
+
 def machine_line() -> str:
-    """CPU count, RAM and load, for the record."""
+    """Cores, CPU model, RAM, Python and the load right now, for the record."""
     import platform
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        load = ", load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except (ValueError, OSError, AttributeError):
-        mem, load = float("nan"), ""
-    return f"{platform.machine()} {cpus} CPUs, {mem:.0f} GB RAM, Python {platform.python_version()}{load}"
+        mem = float("nan")
+    return (f"{cpus} CPU cores ({cpu_model()}, {platform.machine()}), {mem:.0f} GB RAM, "
+            f"Python {platform.python_version()}; {load_text()}")
+
+
+def check_original(root: Path | None, scripts: Sequence[str]) -> Path | None:
+    """``--original DIR``: the checkout's folder when it holds every script, else SystemExit saying what is missing."""
+    if root is None:
+        return None
+    root = Path(root).expanduser()
+    missing = [s for s in scripts if not (root / s).is_file()]
+    if not root.is_dir() or missing:
+        raise SystemExit(f"--original {root}: {'not a folder' if not root.is_dir() else 'no ' + ', '.join(missing)} "
+                         f"(give a checkout of the original Krakencoder, with {', '.join(scripts)} at its top level)")
+    return root
+
+
+NOT_RUN = ("original Krakencoder: not run (give --original DIR, a checkout of it, to run it side by side "
+           "with the same Python)")
+
+
+def timed_script(args: Sequence[str], *, cwd: Path | None = None, what: str = "command") -> tuple[float, float]:
+    """Run ``python ARGS`` (this interpreter; wall s, peak RSS MB), SystemExit with its output's end when it fails."""
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", _WRAP_RC, sys.executable, *args], capture_output=True, text=True,
+                         cwd=cwd)
+    wall = time.perf_counter() - t0
+    lines = res.stdout.rstrip().splitlines()
+    if res.returncode != 0:
+        tail = ("\n".join(lines[:-1]) + "\n" + res.stderr).strip()[-2000:]
+        raise SystemExit(f"{what} failed (exit {res.returncode}): {' '.join(args[:3])} ...\n{tail}")
+    return wall, int(lines[-1]) / 1024
+
+
+@contextlib.contextmanager
+def busy(enabled: bool) -> Iterator[None]:
+    """With ``enabled``, one competing CPU-bound process runs inside the block (a shared machine)."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if enabled else None
+    try:
+        yield
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
+
+
+def interleave(commands: Sequence[tuple[str, Callable[[], T]]], repeat: int,
+               show: Callable[[T], str] = str) -> dict[str, list[T]]:
+    """Run the commands in turn (a, b, a, b, ...) ``repeat`` times, so that each sees the same load."""
+    out: dict[str, list[T]] = {label: [] for label, _ in commands}
+    for r in range(max(1, repeat)):
+        for label, fn in commands:
+            out[label].append(fn())
+            print(f"round {r + 1}: {label}: {show(out[label][-1])}", flush=True)
+    return out
 
 
 def _spin(n: int) -> float:

@@ -120,7 +120,9 @@ def test_mat73_square_matches_v5(tmp_path: Path, tiny: TinyModel, inputs: dict[s
                 a5 = np.stack([np.asarray(m) for m in t5["predicted_alltypes"][src][out]])
                 a73 = t73["predicted_alltypes"][src][out].read()
                 assert a5.shape == a73.shape == (len(SUBJECTS), r, r)
-                np.testing.assert_array_equal(a73, a5)  # same float32 values, NaN diagonal
+                # same float32 values up to rounding (v5 decodes file by file, the streaming formats batch every
+                # source of an output, and BLAS may round a row differently in a longer batch), NaN diagonal
+                np.testing.assert_allclose(a73, a5, rtol=1e-6, atol=1e-7)
                 assert np.isnan(np.diagonal(a73, axis1=1, axis2=2)).all()
                 n_compared += 1
         assert n_compared == 6

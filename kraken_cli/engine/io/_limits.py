@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from ..errors import InputDataError, KrakenError
@@ -22,6 +23,9 @@ EXPANSION_FLOOR = 64 << 20
 #: Default largest ratio of read bytes to stored bytes (deflate itself stops near 1032:1).
 DEFAULT_MAX_EXPANSION = 200.0
 _STEP = 16 << 20
+_READ = 1 << 20
+#: Compressed files that inflate to at most this many bytes are inflated once, in memory (:func:`inflate_v5`).
+INFLATE_ONCE_BYTES = 256 << 20
 #: Longest text field (subject ids, flavor names) a reader accepts, in bytes.
 MAX_TEXT_BYTES = 64 << 20
 
@@ -47,42 +51,113 @@ def check_expansion(stored: int, expanded: int, *, what: str, where: str,
                          "KRAKEN_MAX_EXPANSION to a larger ratio")
 
 
-def check_v5_expansion(fh: BinaryIO, size: int, *, where: str) -> None:
-    """Decompress the compressed elements of a MATLAB v5 file, counting bytes, before scipy allocates them.
+def _v5_pieces(fh: BinaryIO, size: int, *, where: str, keep: bool) -> Iterator[bytes]:
+    """The bytes of a MATLAB v5 file with every ``miCOMPRESSED`` element inflated, piece by piece.
 
-    Each ``miCOMPRESSED`` element is streamed through zlib without keeping its output; reading
+    Each compressed element is streamed through zlib with its output bounded per call; reading
     stops with InputDataError as soon as one would exceed what :func:`check_expansion` allows.
+    With ``keep`` False the inflated bytes are counted, not kept (empty pieces are yielded).
     """
     head = fh.read(128)
     if len(head) < 128:
+        if keep:
+            yield head + fh.read()
         return  # scipy reports a truncated header itself
+    yield head
     endian = "<" if head[126:128] == b"IM" else ">"
     pos = 128
     while pos + 8 <= size:
         fh.seek(pos)
         tag = fh.read(8)
         if len(tag) < 8:
-            return
+            break
         dtype, nbytes = struct.unpack(endian + "II", tag)
-        if dtype != 15:  # not miCOMPRESSED: skip it (padded to 8 bytes)
-            pos += 8 + nbytes + (-nbytes % 8)
+        if dtype != 15:  # not miCOMPRESSED: kept as it is (padded to 8 bytes)
+            end = min(size, pos + 8 + nbytes + (-nbytes % 8))
+            yield (tag + fh.read(end - pos - 8)) if keep else b""
+            pos = end
             continue
-        limit = max(EXPANSION_FLOOR, int(nbytes * max_expansion()))
-        z = zlib.decompressobj()
-        left, out = nbytes, 0
-        while left > 0:
-            chunk = fh.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            left -= len(chunk)
-            out += len(z.decompress(chunk, min(_STEP, limit + 1 - out)))  # output bounded per call
-            while z.unconsumed_tail and out <= limit:
-                out += len(z.decompress(z.unconsumed_tail, min(_STEP, limit + 1 - out)))
+        yield from _inflate(fh, nbytes, where=where, keep=keep)
+        pos += 8 + nbytes
+    if keep and pos < size:  # a truncated trailing element: scipy reports it
+        fh.seek(pos)
+        yield fh.read()
+
+
+def _inflate(fh: BinaryIO, nbytes: int, *, where: str, keep: bool) -> Iterator[bytes]:
+    """One compressed element's inflated bytes (bounded; see :func:`_v5_pieces`)."""
+    limit = max(EXPANSION_FLOOR, int(nbytes * max_expansion()))
+    z = zlib.decompressobj()
+    left, out = nbytes, 0
+    while left > 0:
+        chunk = fh.read(min(left, _READ))
+        if not chunk:
+            break
+        left -= len(chunk)
+        data = z.decompress(chunk, min(_STEP, limit + 1 - out))  # output bounded per call
+        while True:
+            out += len(data)
             if out > limit:
                 check_expansion(nbytes, out, what="a compressed variable", where=where)
-            if z.eof:
+            if data and keep:
+                yield data
+            if not z.unconsumed_tail:
                 break
-        pos += 8 + nbytes
+            data = z.decompress(z.unconsumed_tail, min(_STEP, limit + 1 - out))
+        if z.eof:
+            break
+    if keep and not z.eof:  # truncated or corrupt: hand scipy what there is, it reports the error
+        tail = z.flush()
+        if tail:
+            yield tail
+
+
+def check_v5_expansion(fh: BinaryIO, size: int, *, where: str) -> None:
+    """Decompress the compressed elements of a MATLAB v5 file, counting bytes, before scipy allocates them."""
+    for _ in _v5_pieces(fh, size, where=where, keep=False):
+        pass
+
+
+def _has_compressed(fh: BinaryIO, size: int) -> bool:
+    """Whether the file holds a ``miCOMPRESSED`` element (tags read, nothing else)."""
+    head = fh.read(128)
+    if len(head) < 128:
+        return False
+    endian = "<" if head[126:128] == b"IM" else ">"
+    pos = 128
+    while pos + 8 <= size:
+        fh.seek(pos)
+        tag = fh.read(8)
+        if len(tag) < 8:
+            break
+        dtype, nbytes = struct.unpack(endian + "II", tag)
+        if dtype == 15:
+            return True
+        pos += 8 + nbytes + (-nbytes % 8)
+    return False
+
+
+def inflate_v5(fh: BinaryIO, size: int, *, where: str, limit: int = INFLATE_ONCE_BYTES) -> bytes | None:
+    """The file as an uncompressed MATLAB v5 file (checked as :func:`check_v5_expansion` checks).
+
+    scipy reads the result without decompressing again, so a compressed file is inflated once.
+    None (``fh`` back where it was) when the file holds no compressed variable, or would inflate past
+    ``limit``: scipy then reads the file itself, after :func:`check_v5_expansion`, keeping one copy of
+    the data in memory instead of two.
+    """
+    start = fh.tell()
+    found = _has_compressed(fh, size)
+    fh.seek(start)
+    if not found:
+        return None
+    pieces, total = [], 0
+    for piece in _v5_pieces(fh, size, where=where, keep=True):
+        total += len(piece)
+        if total > limit:
+            fh.seek(start)
+            return None
+        pieces.append(piece)
+    return b"".join(pieces)
 
 
 def check_text_size(nbytes: int, *, what: str, where: str) -> None:

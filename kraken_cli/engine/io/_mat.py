@@ -62,19 +62,32 @@ def _convert_v5(value: Any) -> Any:
     return value
 
 
-def _check_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> None:
-    """Refuse compression bombs before scipy decompresses them (see :mod:`._limits`)."""
-    from ._limits import check_v5_expansion
+def _readable(source: str | os.PathLike[str] | BinaryIO, *,
+              where: str) -> str | os.PathLike[str] | BinaryIO | io.BytesIO:
+    """What scipy reads: the file inflated in memory, or the file itself; compression bombs refused first.
+
+    A compressed file is inflated once here (see :mod:`._limits`), replacing a bomb check that
+    decompressed every variable and a scipy read that decompressed it again; files without compressed
+    variables, or too large to hold twice, are checked and then read by scipy from the file.
+    """
+    from ._limits import check_v5_expansion, inflate_v5
 
     if isinstance(source, (str, os.PathLike)):
+        size = Path(source).stat().st_size
         with open(source, "rb") as fh:
-            check_v5_expansion(fh, Path(source).stat().st_size, where=where)
-    else:
-        start = source.tell()
-        size = source.seek(0, os.SEEK_END)
+            data = inflate_v5(fh, size, where=where)
+            if data is None:
+                check_v5_expansion(fh, size, where=where)
+        return source if data is None else io.BytesIO(data)
+    start = source.tell()
+    size = source.seek(0, os.SEEK_END) - start
+    source.seek(start)
+    data = inflate_v5(source, size, where=where)
+    if data is None:
+        check_v5_expansion(source, size, where=where)
         source.seek(start)
-        check_v5_expansion(source, size - start, where=where)
-        source.seek(start)
+        return source
+    return io.BytesIO(data)
 
 
 def load_mat_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> dict[str, Any]:
@@ -89,12 +102,13 @@ def load_mat_v5(source: str | os.PathLike[str] | BinaryIO, *, where: str) -> dic
 
     if isinstance(source, (str, os.PathLike)) and Path(source).stat().st_size == 0:
         raise InputDataError(f"{where}: the file is empty", hint="re-create or re-download the file")
-    _check_v5(source, where=where)
+    data = _readable(source, where=where)
     try:
-        raw = scipy.io.loadmat(source, squeeze_me=False, chars_as_strings=True, struct_as_record=True)
+        raw = scipy.io.loadmat(data, squeeze_me=False, chars_as_strings=True, struct_as_record=True)
     except Exception as exc:  # scipy raises ValueError, MatReadError, zlib.error, EOFError...
         raise InputDataError(f"{where}: not a readable MATLAB file ({type(exc).__name__}: {exc})",
                              hint="check that the file is a complete .mat file (MATLAB v5 or v7.3)") from exc
+    del data
     return {k: _convert_v5(v) for k, v in raw.items() if not k.startswith("__")}
 
 

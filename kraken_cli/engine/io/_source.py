@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ..connectome import ArraySource, EdgeSource, FloatArray, check_finite, check_square, square_to_tri
+from ..connectome import SYMMETRY_RTOL, ArraySource, EdgeSource, FloatArray, check_finite, check_square
 from ..errors import InputDataError
 from ..flavors import Flavor
 from ._layout import EAGER_CHECK_BYTES, SCAN_CHUNK_BYTES, ArrayLike, Layout
@@ -38,17 +38,45 @@ def extract_rows(array: ArrayLike, layout: Layout, start: int, stop: int, *, whe
     except InputDataError as exc:
         raise InputDataError(f"{where}: {exc.message}", hint=exc.hint) from None
     if layout.kind == "square":
-        r = block.shape[-1]
-        off = ~np.eye(r, dtype=bool)
-        if not np.isfinite(block[:, off]).all():  # the diagonal is dropped, NaN there is fine
-            check_finite(np.where(off, block, 0.0), where=where)
-        check_square(block, where=where)
-        return np.ascontiguousarray(square_to_tri(block))
+        return square_rows(block, where=where)
     rows = block.reshape(block.shape[0], -1)
     check_finite(rows, where=where)
     if layout.column_order is not None:
         rows = rows[:, layout.column_order]
     return rows
+
+
+def square_rows(block: FloatArray, *, where: str) -> FloatArray:
+    """Validated strict upper triangles ``(n, n_edges)`` of ``[n x R x R]`` matrices, in one pass.
+
+    One gather takes the upper and the lower triangle of every subject (MATLAB's column-major
+    arrays are read along their memory order); finiteness (the diagonal is dropped, NaN there is
+    fine) and symmetry are checked on those in bulk, with the messages of
+    :func:`~kraken_cli.engine.connectome.check_finite` and :func:`~kraken_cli.engine.connectome.check_square`.
+    """
+    if block.ndim != 3 or block.shape[1] != block.shape[2]:
+        check_square(block, where=where)  # raises: not square
+    n, r = block.shape[0], block.shape[-1]
+    iu0, iu1 = np.triu_indices(r, 1)
+    column_major = block.flags.f_contiguous and not block.flags.c_contiguous
+    if column_major:  # block.T is [R x R x n] in C order: one row of n values per matrix entry
+        flat = block.T.reshape(r * r, n)
+        upper, lower = np.take(flat, iu1 * r + iu0, axis=0), np.take(flat, iu0 * r + iu1, axis=0)
+    else:
+        flat = np.ascontiguousarray(block).reshape(n, r * r)
+        upper, lower = np.take(flat, iu0 * r + iu1, axis=1), np.take(flat, iu1 * r + iu0, axis=1)
+    if not (np.isfinite(upper).all() and np.isfinite(lower).all()):
+        check_finite(np.where(~np.eye(r, dtype=bool), block, 0.0), where=where)
+    scale = max(float(np.abs(upper).max(initial=0.0)), float(np.abs(lower).max(initial=0.0)),
+                float(np.fmax.reduce(np.abs(np.diagonal(block, axis1=1, axis2=2)), axis=None, initial=0.0)))
+    if scale > 0 and np.isfinite(scale):
+        asym = float(np.abs(upper - lower).max(initial=0.0))
+        if asym > SYMMETRY_RTOL * scale:
+            raise InputDataError(
+                f"{where}: matrices are not symmetric (max |A - A^T| = {asym:.3g})",
+                hint="connectomes must be symmetric; symmetrize with (A + A.T) / 2 if this is expected")
+    del lower
+    return np.ascontiguousarray(upper.T) if column_major else upper
 
 
 class PlannedSource:

@@ -226,7 +226,10 @@ def prepare_adaptation(model: KrakenModel, cohort: Cohort, plan: PredictPlan, co
 
 def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> PredictResult:
     """Run a checkpoint on connectome inputs; see ``kraken run --help``."""
+    from .._malloc import map_big_blocks
     from ..io import load_cohort
+
+    map_big_blocks()  # freed inputs and predictions go back to the OS: peak memory is what is alive
 
     fmt = resolve_format(config.fmt, config.output)  # a usage error before any file is read
     inputs, discovery = _plan_inputs(config)
@@ -360,6 +363,11 @@ def _write_predictions(model: KrakenModel, cohort: Cohort, plan: PredictPlan, co
                        collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]], *,
                        checkpoints: Sequence[str], samples: dict[tuple[str, str], Any] | None = None) -> list[Path]:
     """Predict chunk by chunk into every output file (and ``collected`` for evaluation)."""
+    if fmt == "mat" and files:
+        from ._mat5_run import write_file_by_file
+
+        return write_file_by_file(model, cohort, plan, config.options, files, meta, progress, collected,
+                                  square=config.square)
     writers: list[Any] = []
     try:
         for f in files:

@@ -72,6 +72,7 @@ class RunSetup:
     threads: str = ""  #: the CPU threads training uses, and why (for the log)
     #: edge rows, their split and the flavors' groups, for the stored QC statistics (``kraken_qc``)
     qc_rows: tuple[dict[str, Any], str, dict[str, Any], dict[str, str | None]] | None = None
+    figure_worker: Any = None  #: the heatmap helper process started with the training (_figures)
 
     def save_checkpoint(self, model: Krakencoder, completed: int, trainer_state: dict[str, Any]) -> Path:
         """Write ``<prefix>_chkpt_<suffix>_ep<completed>.pt`` (original layout + kraken keys)."""

@@ -27,6 +27,7 @@ from ..naming import RunNames
 from ..progress import NULL_PROGRESS, Progress
 from ._common import Batch, PathPlan, ProcessLink, Targets
 from ._evaluate import EvalData, evaluate, loss_per_path
+from ._figures import FigureWorker, helpers_pay_off, start_figure_workers
 from ._outputs import write_config_json
 from ._setup import RunSetup, prepare_run
 from .config import TrainConfig
@@ -206,6 +207,9 @@ def _run(s: RunSetup, *, progress: Progress, on_display: Callable[[DisplayEvent]
     checkpoints: list[Path] = list(s.previous_checkpoints)
     last: DisplayEvent | None = None
     progress.start("training", total=E - s.start_epoch)
+    if figures and s.names.prefix is not None and helpers_pay_off(  # import the plotting code while the model trains
+            E - s.start_epoch, s.plan.n_paths, s.train.xs[0].shape[0], max(x.shape[1] for x in s.train.xs)):
+        s.figure_worker = start_figure_workers()
     with stop_on_signals(enabled=comm is None) as stop:
         for e in range(s.start_epoch, E):
             state.loss[e] = trainer.run_epoch(e)
@@ -299,22 +303,41 @@ def _display(s: RunSetup, model: Krakencoder, e: int, sec_per_epoch: float, elap
 
 
 def _figures(s: RunSetup) -> dict[str, Path]:
-    """Training curves and the heatmap of the final record (failures are logged, not fatal)."""
+    """Training curves and the heatmap of the final record, drawn side by side by the helpers started with the
+    training (training/_figures), else here (failures are logged, not fatal)."""
     out: dict[str, Path] = {}
+    workers: dict[str, FigureWorker] = s.figure_worker or {}
+    s.figure_worker = None
+    record_file = s.names.files.get("trainrecord")
+    titles = {"loss": s.names.suffix, "heatmap": None}
+    pngs = {kind: s.names.path(kind, "png") for kind in titles}
     try:
-        from ..plots import heatmap_from_record, plot_training_curves
+        for kind, worker in workers.items():
+            if record_file is not None:
+                worker.submit(kind, record_file, pngs[kind], titles[kind])  # type: ignore[arg-type]
+        for kind in titles:
+            helper = workers.get(kind) if record_file is not None else None
+            out[kind] = _figure(helper, kind, s.record, pngs[kind], titles[kind])  # type: ignore[arg-type]
     except ImportError as exc:  # pragma: no cover - matplotlib missing
         log.warning("figures skipped: %s", exc)
-        return out
-    loss_png = s.names.path("loss", "png")
-    heat_png = s.names.path("heatmap", "png")
-    assert loss_png is not None and heat_png is not None
-    try:
-        out["loss"] = plot_training_curves(s.record, loss_png, title=s.names.suffix)
-        out["heatmap"] = heatmap_from_record(s.record, heat_png)
     except Exception as exc:
         log.warning("could not draw the training figures: %s", exc)
+    finally:
+        for worker in workers.values():
+            worker.close()
     return out
+
+
+def _figure(worker: FigureWorker | None, kind: str, record: TrainRecord, out_file: Path, title: str | None) -> Path:
+    """The helper's figure, or drawn here when there is no helper or it failed."""
+    from ._figures import draw
+
+    if worker is not None:
+        try:
+            return worker.result()
+        except Exception as exc:
+            log.info("drawing the %s figure here: %s", kind, exc)
+    return draw(kind, record, out_file, title)
 
 
 __all__ = ["DisplayEvent", "TrainResult", "train", "Batch", "PathPlan", "Targets", "EvalData", "RunNames"]

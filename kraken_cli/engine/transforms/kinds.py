@@ -25,7 +25,7 @@ class PCATransform(Transform):
         return f"pc{self.n_components}"
 
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
-        from sklearn.decomposition import PCA
+        from ._pca import fit_pca  # scikit-learn's PCA, without importing scikit-learn
 
         k = min(self.n_components, X.shape[0], X.shape[1])
         if k < self.n_components:
@@ -33,13 +33,13 @@ class PCATransform(Transform):
                 f"pca{self.n_components} needs at least {self.n_components} training subjects and features, got "
                 f"{X.shape[0]} sample(s) x {X.shape[1]} feature(s)",
                 hint=f"use a smaller PCA, e.g. --transformation pca{max(1, min(X.shape) - 1)}")
-        pca = PCA(n_components=k, random_state=0).fit(X)
-        self.pca_mean_ = pca.mean_.astype(np.float32)
-        self.components_ = pca.components_.astype(np.float32)
-        scores = (X - pca.mean_) @ pca.components_.T
+        mean, components, ratio = fit_pca(X, k)
+        self.pca_mean_ = mean.astype(np.float32)
+        self.components_ = components.astype(np.float32)
+        scores = (X - mean) @ components.T
         self.input_normscale_ = np.float32(np.linalg.norm(scores))
         self.output_normscale_ = np.float32(100.0)
-        self.explained_variance_ratio_ = float(np.sum(pca.explained_variance_ratio_))
+        self.explained_variance_ratio_ = ratio
 
     def _out_dim(self) -> int:
         return int(self.components_.shape[0])

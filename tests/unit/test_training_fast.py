@@ -17,10 +17,9 @@ from kraken_cli.engine.training._common import (
     batch_objective,
     batch_order,
     dropout,
-    keep_mask,
-    keep_masks,
     latentsim_objective,
 )
+from kraken_cli.engine.training._masks import MaskRate, keep_mask, keep_masks
 from kraken_cli.engine.training.fast import FastTrainer, ModuleNet, PackedNet, packable
 from kraken_cli.engine.training.paths import TrainPath, resolve_paths
 
@@ -150,9 +149,12 @@ def test_stacked_masks_are_the_single_masks_stacked() -> None:
     assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.9])
-def test_dropout_masks_keep_the_rate_and_the_mean(p: float) -> None:
-    # 16-bit masks: the rate is p to 1e-5 and kept elements are scaled so the mean is kept
+@pytest.mark.parametrize(("p", "bits"), [(0.5, 1), (0.25, 2), (0.125, 4), (3 / 256, 8), (0.1, 16), (0.3, 16),
+                                        (0.9, 16)])
+def test_dropout_masks_keep_the_rate_and_the_mean(p: float, bits: int) -> None:
+    # the fewest bits per element that hold p (16 for any other p: the rate is then p to 1e-5);
+    # kept elements are scaled so the mean is kept
+    assert MaskRate.of(p).bits == bits
     a = dropout(torch.ones(400_000), p, torch.Generator().manual_seed(5))
     kept = a[a != 0]
     assert abs(float((a == 0).double().mean()) - p) < 0.005

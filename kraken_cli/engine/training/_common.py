@@ -14,7 +14,6 @@ rows, so it uses exactly the masks a single process uses for those paths.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from ..losses import LossRecipe, latent_loss, mse
+from ._masks import keep_mask
 from .paths import TrainPath
 
 
@@ -104,55 +104,6 @@ def batch_order(n_train: int, batch_size: int, seed: int, epoch: int,
     perm = torch.randperm(n_train, generator=g, device=device)
     n_batches = n_train // batch_size
     return [perm[b * batch_size:(b + 1) * batch_size] for b in range(n_batches)]
-
-
-#: Dropout masks compare 16 random bits per element with ``round(p * 2**16)``: four elements per
-#: 64-bit draw, a quarter of the generator calls (and a fifth of the time) of one float per element.
-MASK_LEVELS = 1 << 16
-
-
-def _mask_bits(shape: Sequence[int], gen: torch.Generator, device: torch.device,
-               rows: tuple[int, int] | None) -> torch.Tensor:
-    """16 random bits (int16) per element of ``shape``; ``rows``: see :func:`keep_mask`."""
-    full = tuple(shape) if rows is None else (rows[0], *shape[1:])
-    count = math.prod(full)
-    words = torch.empty((count + 3) // 4, dtype=torch.int64, device=device)
-    bits = words.random_(-(1 << 63), None, generator=gen).view(torch.int16)[:count].view(full)
-    if rows is not None and (rows[1] != 0 or rows[0] != shape[0]):
-        bits = bits[rows[1]:rows[1] + shape[0]]
-    return bits
-
-
-def _bits_to_keep(u: torch.Tensor, p: float) -> torch.Tensor:
-    """Random 16-bit values (as float32, in place) -> 0 or the inverse keep probability."""
-    cut = min(round(p * MASK_LEVELS), MASK_LEVELS - 1)
-    return u.ge_(cut - MASK_LEVELS // 2).mul_(MASK_LEVELS / (MASK_LEVELS - cut))
-
-
-def keep_mask(shape: Sequence[int], p: float, gen: torch.Generator, like: torch.Tensor,
-              rows: tuple[int, int] | None = None) -> torch.Tensor:
-    """Inverted-dropout multipliers (0 or about ``1/(1-p)``) of ``shape`` drawn from ``gen``.
-
-    Each element keeps with probability ``1 - k / 2**16``, ``k = round(p * 2**16)`` (exactly
-    ``1 - p`` for the usual rates, within 1e-5 of it otherwise), and the kept elements are
-    scaled by the inverse of that probability, so the expected output is the input.
-    ``rows=(n_rows, offset)`` draws the masks of ``n_rows`` rows (axis 0) and keeps
-    ``shape[0]`` of them from ``offset``: a part of a block gets the rows the whole block has.
-    """
-    keep = _bits_to_keep(_mask_bits(shape, gen, like.device, rows).to(torch.float32), p)
-    return keep if like.dtype == torch.float32 else keep.to(like.dtype)
-
-
-def keep_masks(shape: Sequence[int], p: float, draws: Sequence[tuple[Callable[[], torch.Generator],
-               tuple[int, int] | None]], like: torch.Tensor, dim: int) -> torch.Tensor:
-    """``torch.stack([keep_mask(shape, p, gen(), like, rows) for gen, rows in draws], dim)``,
-    written in place (no stacking copy). Each ``gen`` is called just before its block is drawn."""
-    stacked = [*shape[:dim], len(draws), *shape[dim:]]
-    out = torch.empty(stacked, dtype=torch.float32, device=like.device)
-    for k, (gen, rows) in enumerate(draws):
-        out.select(dim, k).copy_(_mask_bits(shape, gen(), like.device, rows))
-    keep = _bits_to_keep(out, p)
-    return keep if like.dtype == torch.float32 else keep.to(like.dtype)
 
 
 def dropout(x: torch.Tensor, p: float, gen: torch.Generator | None,

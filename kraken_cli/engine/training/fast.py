@@ -47,10 +47,10 @@ from ._common import (
     TrainerBase,
     batch_objective,
     batch_order,
-    keep_masks,
     latentsim_objective,
     run_sequential,
 )
+from ._masks import keep_masks
 from ._optim import AdamW
 from ._packed_decode import decode_stats
 

@@ -185,3 +185,14 @@ def test_report_screenshot(report: Path, tmp_path: Path) -> None:
     assert (gray < 128).mean() > 0.005  # text and figures drawn, not just background
     top = gray[:400]
     assert (top < 128).mean() > 0.001  # the title and summary at the top are visible
+
+
+def test_report_without_evaluate_still_shows_observed_vs_predicted(tmp_path: Path, tiny: TinyModel) -> None:
+    # .mat outputs are written file by file and the inputs freed when nothing reads them again:
+    # the report still needs the observed matrices and the predictions of its sample subjects
+    inputs = write_inputs(tiny, tmp_path / "in", 6)
+    out = tmp_path / "report.html"
+    res = _run(tiny, inputs, "--fusion", "--report", str(out), "-o", str(tmp_path / "p_{input}.mat"))
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    assert "Observed vs predicted" in page and page.count("data:image/png;base64,") >= 2

@@ -16,6 +16,7 @@ import contextvars
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,15 +32,17 @@ from ..progress import Progress
 def write_file_by_file(model: KrakenModel, cohort: Cohort, plan: PredictPlan, options: PredictOptions,
                        files: Sequence[OutputFile], meta: FileMeta, progress: Progress,
                        collected: dict[tuple[str, str], list[npt.NDArray[np.float32]]], *,
-                       square: bool = False) -> list[Path]:
-    """Write every v5 file of ``files`` (and fill ``collected`` for evaluation); returns the paths.
+                       square: bool = False, samples: dict[tuple[str, str], Any] | None = None,
+                       n_samples: int = 0) -> list[Path]:
+    """Write every v5 file of ``files`` (and fill ``collected`` for evaluation, ``samples`` with the
+    first ``n_samples`` subjects' predictions for the report); returns the paths.
 
-    Without evaluation (``collected`` empty) the cohort's sources are replaced by ones that keep
-    only their description (flavor, file, sizes) once the inputs are encoded.
+    Without evaluation or report the cohort's sources are replaced by ones that keep only their
+    description (flavor, file, sizes) once the inputs are encoded.
     """
     n = cohort.n_subjects
     latents = model.encode_all(cohort, plan, options)
-    if not collected:  # nothing reads the inputs again: their rows are freed while the files are written
+    if not collected and not samples:  # nothing reads the inputs again: their rows are freed while writing
         for name in list(cohort.sources):
             cohort.sources[name] = _Released(cohort.sources[name])
     written: list[Path] = []
@@ -56,6 +59,8 @@ def write_file_by_file(model: KrakenModel, cohort: Cohort, plan: PredictPlan, op
             for p in collected:
                 if p in preds:
                     collected[p].append(preds[p])
+            if samples is not None:
+                samples.update({p: preds[p][:n_samples].copy() for p in samples if p in preds})
             writer = Mat5Writer(f, meta, square=square, n_subjects=n)
             writer.write_rows(0, preds)
             del preds

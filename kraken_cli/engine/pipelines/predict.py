@@ -367,7 +367,7 @@ def _write_predictions(model: KrakenModel, cohort: Cohort, plan: PredictPlan, co
         from ._mat5_run import write_file_by_file
 
         return write_file_by_file(model, cohort, plan, config.options, files, meta, progress, collected,
-                                  square=config.square)
+                                  square=config.square, samples=samples, n_samples=_sample_subjects())
     writers: list[Any] = []
     try:
         for f in files:

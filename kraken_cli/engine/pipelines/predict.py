@@ -237,9 +237,7 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
         raise SpecError("no inputs given", hint="give -i FLAVOR=PATH (repeatable)")
     specs = [FlavorSpec.parse(s) for s in inputs]
     extra_outputs = {"--metrics-csv": config.metrics_csv, "--heatmap": config.heatmap, "--report": config.report}
-    given_inputs = [*(s.path for s in specs), *(FlavorSpec.parse(a).path for a in config.adapt_source),
-                    *config.checkpoints, *config.transforms, config.adapter, config.subjects, config.split_file,
-                    config.qc_latents]
+    given_inputs = _given_inputs(config, specs)
     refuse_overwriting(extra_outputs, given_inputs)
     ck, tr = resolve_model_files(config.checkpoints, config.transforms, config.cache_dir)
     model = load_model(ck, tr, device=config.device)
@@ -285,6 +283,13 @@ def predict(config: PredictConfig, progress: Progress = NULL_PROGRESS) -> Predic
             result.files.append(write_run_report(config.report, result, model=model, plan=plan, cohort=cohort,
                                                  checkpoints=ck, samples=samples, truth_of=truth_of))
     return result
+
+
+def _given_inputs(config: PredictConfig, specs: Sequence[FlavorSpec]) -> list[Any]:
+    """Every file the run reads as the user named it (no output may be one of them)."""
+    return [*(s.path for s in specs), *(FlavorSpec.parse(a).path for a in config.adapt_source),
+            *config.checkpoints, *config.transforms, config.adapter, config.subjects, config.split_file,
+            config.qc_latents]
 
 
 def _report_pairs(cohort: Cohort, plan: PredictPlan) -> list[tuple[str, str]]:

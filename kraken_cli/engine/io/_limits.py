@@ -64,24 +64,31 @@ def _v5_pieces(fh: BinaryIO, size: int, *, where: str, keep: bool) -> Iterator[b
             yield head + fh.read()
         return  # scipy reports a truncated header itself
     yield head
+    end = 128
+    for pos, tag, dtype, nbytes in _v5_elements(fh, size, head):
+        end = min(size, pos + 8 + nbytes + (0 if dtype == 15 else -nbytes % 8))
+        if dtype != 15:  # not miCOMPRESSED: kept as it is (padded to 8 bytes)
+            yield (tag + fh.read(end - pos - 8)) if keep else b""
+        else:
+            yield from _inflate(fh, nbytes, where=where, keep=keep)
+    if keep and end < size:  # a truncated trailing element: scipy reports it
+        fh.seek(end)
+        yield fh.read()
+
+
+def _v5_elements(fh: BinaryIO, size: int, head: bytes) -> Iterator[tuple[int, bytes, int, int]]:
+    """``(position, tag, data type, byte count)`` of each top-level element of a MATLAB v5 file
+    whose 128-byte header is ``head``; ``fh`` is left after the tag (callers may read on)."""
     endian = "<" if head[126:128] == b"IM" else ">"
     pos = 128
     while pos + 8 <= size:
         fh.seek(pos)
         tag = fh.read(8)
         if len(tag) < 8:
-            break
+            return
         dtype, nbytes = struct.unpack(endian + "II", tag)
-        if dtype != 15:  # not miCOMPRESSED: kept as it is (padded to 8 bytes)
-            end = min(size, pos + 8 + nbytes + (-nbytes % 8))
-            yield (tag + fh.read(end - pos - 8)) if keep else b""
-            pos = end
-            continue
-        yield from _inflate(fh, nbytes, where=where, keep=keep)
-        pos += 8 + nbytes
-    if keep and pos < size:  # a truncated trailing element: scipy reports it
-        fh.seek(pos)
-        yield fh.read()
+        yield pos, tag, dtype, nbytes
+        pos += 8 + nbytes + (0 if dtype == 15 else -nbytes % 8)
 
 
 def _inflate(fh: BinaryIO, nbytes: int, *, where: str, keep: bool) -> Iterator[bytes]:
@@ -121,20 +128,7 @@ def check_v5_expansion(fh: BinaryIO, size: int, *, where: str) -> None:
 def _has_compressed(fh: BinaryIO, size: int) -> bool:
     """Whether the file holds a ``miCOMPRESSED`` element (tags read, nothing else)."""
     head = fh.read(128)
-    if len(head) < 128:
-        return False
-    endian = "<" if head[126:128] == b"IM" else ">"
-    pos = 128
-    while pos + 8 <= size:
-        fh.seek(pos)
-        tag = fh.read(8)
-        if len(tag) < 8:
-            break
-        dtype, nbytes = struct.unpack(endian + "II", tag)
-        if dtype == 15:
-            return True
-        pos += 8 + nbytes + (-nbytes % 8)
-    return False
+    return len(head) == 128 and any(e[2] == 15 for e in _v5_elements(fh, size, head))
 
 
 def inflate_v5(fh: BinaryIO, size: int, *, where: str, limit: int = INFLATE_ONCE_BYTES) -> bytes | None:

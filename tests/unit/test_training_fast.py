@@ -232,3 +232,18 @@ def test_too_few_subjects() -> None:
     with pytest.raises(TrainingError, match="fewer than one batch"):
         FastTrainer(model, batch, plan, RECIPE, seed=0, batch_size=64, lr=1e-3, weight_decay=0.0,
                     dropout_at=lambda e: 0.0)
+
+
+def test_chunked_decoding_gives_the_same_objective(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a batch's paths are decoded in chunks of decoders (fast.CHUNK_ELEMENTS): any cut gives the same loss
+    import kraken_cli.engine.training.fast as fast
+
+    model, batch, plan = _setup(n=4)
+    rec = parse_recipe(PAPER_RECIPE)
+    whole = batch_objective(PackedNet(model, plan), batch, plan, rec, Masks(torch.Generator(), 0, STREAM_BATCH, 1, 0, 4))
+    monkeypatch.setattr(fast, "CHUNK_ELEMENTS", 1)  # one decoder per chunk
+    net = PackedNet(model, plan)
+    assert len(net._chunks(batch.n_subjects)[0][3]) == 4
+    cut = batch_objective(net, batch, plan, rec, Masks(torch.Generator(), 0, STREAM_BATCH, 1, 0, 4))
+    torch.testing.assert_close(cut[0], whole[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cut[1], whole[1], rtol=1e-5, atol=1e-5)

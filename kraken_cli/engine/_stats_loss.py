@@ -34,7 +34,9 @@ from typing import Any
 
 import torch
 
-EPS = 1e-12   # smallest row norm divided by (the reference's clamp)
+from .losses import _EPS
+
+EPS = _EPS    # smallest row norm divided by: the reference's clamp, the same number by construction
 TINY = 1e-30  # squared distances are clamped here, so that sqrt's gradient stays finite
 
 CORR_TERMS = ("correye", "corrtrace", "corrmatch")

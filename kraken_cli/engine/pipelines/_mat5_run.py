@@ -4,9 +4,9 @@ A v5 file is serialized whole, so its predictions must all be in memory when it 
 Predicting chunk by chunk into every file at once (what the streaming formats do) kept every
 file's predictions until the end of the run. Here the inputs are encoded once (latents are
 small), then each file's predictions are decoded for all subjects and handed to a worker thread
-that serializes, compresses and writes it (zlib releases the GIL) while the next file is
-decoded: at most two files' predictions are alive at a time. The files are still committed
-together by the caller's :func:`~kraken_cli.engine.io._atomic.committed_together` block; a
+that serializes and writes it (compressed only with ``KRAKEN_MAT_COMPRESS=1``; zlib releases the
+GIL) while the next file is decoded: at most two files' predictions are alive at a time. The files
+are still committed together by the caller's :func:`~kraken_cli.engine.io._atomic.committed_together` block; a
 failure waits for the file being written, so its temporary is removed with the others.
 """
 
@@ -49,8 +49,8 @@ def write_file_by_file(model: KrakenModel, cohort: Cohort, plan: PredictPlan, op
     pending: Future[Path] | None = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kraken-mat5")
     progress.start("Predicting", total=n * len(files))
-    # One torch thread while files are compressed beside it: torch's spinning worker threads and
-    # the compressing threads fought over the cores (decoding took 8x longer on 2 cores).
+    # One torch thread while files are written (and compressed) beside it: torch's spinning worker
+    # threads and the writing threads fought over the cores (decoding took 8x longer on 2 cores).
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from kraken_cli.engine.metrics import (
     METRIC_NAMES,
     RECORD_FIELDS,
-    _diag_ranks_torch,
     avgcorr,
     avgcorr_other,
     avgrank,
@@ -29,6 +28,7 @@ from kraken_cli.engine.metrics import (
     xycorr_torch,
     xydist,
 )
+from kraken_cli.engine.metrics.kernel import diag_ranks_torch
 
 # Hand example. Rows are subjects, 3 features; every centred row has norm sqrt(2), so
 # corr(a, b) = (a_c . b_c) / 2.
@@ -212,7 +212,7 @@ def test_torch_ranks_equal_numpy_ranks_with_ties(n: int, seed: int, levels: int)
     # integer-valued similarity matrices: ties everywhere
     S = np.random.default_rng(seed).integers(0, levels, size=(n, n)).astype(float)
     for largest in (True, False):
-        assert _diag_ranks_torch(torch.tensor(S), largest).tolist() == diag_ranks(S, largest=largest).tolist()
+        assert diag_ranks_torch(torch.tensor(S), largest).tolist() == diag_ranks(S, largest=largest).tolist()
     assert top1acc(S) == pytest.approx(np.mean(np.argmax(S, axis=1) == np.arange(n)))
 
 

@@ -48,3 +48,14 @@ def test_helpers_only_for_trainings_long_enough_to_hide_their_start() -> None:
     assert helpers_pay_off(300, 25, 230, 64)  # recipe P
     assert not helpers_pay_off(1, 25, 230, 64)  # one epoch: over before a helper has imported matplotlib
     assert not helpers_pay_off(10, 4, 20, 8)  # a test-sized run
+
+
+def test_the_figure_code_does_not_import_torch() -> None:
+    """The helpers run beside the training: importing torch there (1 s of CPU each) slowed its first epochs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, kraken_cli.engine.plots, kraken_cli.engine.training._figures, kraken_cli.engine.training.record; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

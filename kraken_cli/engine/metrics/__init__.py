@@ -68,48 +68,41 @@ avgrank_bidir         corrlossRank_bidir_val              corrlossRank_bidir_Ori
 
 from __future__ import annotations
 
-from .arrays import (
-                     ArrayLike,
-                     avgcorr,
-                     avgcorr_other,
-                     avgrank,
-                     avgrank_mean,
-                     diag_ranks,
-                     evaluate_path,
-                     explained_variance,
-                     top1acc,
-                     topNacc,
-                     xycorr,
-                     xydist,
-)
-from .kernel import diag_ranks_torch as _diag_ranks_torch  # noqa: F401  (its former private name)
-from .kernel import evaluate_paths_torch, xycorr_torch
-from .names import (
-                     METRIC_NAMES,
-                     RECORD_FIELDS,
-                     canonical_metric,
-                     metrics_to_record_fields,
-                     record_field,
-)
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "METRIC_NAMES",
-    "RECORD_FIELDS",
-    "ArrayLike",
-    "avgcorr",
-    "avgcorr_other",
-    "avgrank",
-    "avgrank_mean",
-    "canonical_metric",
-    "diag_ranks",
-    "evaluate_path",
-    "evaluate_paths_torch",
-    "explained_variance",
-    "metrics_to_record_fields",
-    "record_field",
-    "top1acc",
-    "topNacc",
-    "xycorr",
-    "xycorr_torch",
-    "xydist",
-]
+from .._lazy import lazy_exports
+from .names import METRIC_NAMES as METRIC_NAMES
+from .names import RECORD_FIELDS as RECORD_FIELDS
+from .names import canonical_metric as canonical_metric
+from .names import metrics_to_record_fields as metrics_to_record_fields
+from .names import record_field as record_field
+
+if TYPE_CHECKING:  # what the lazy exports below resolve to, for type checkers and editors
+    from .arrays import ArrayLike as ArrayLike
+    from .arrays import avgcorr as avgcorr
+    from .arrays import avgcorr_other as avgcorr_other
+    from .arrays import avgrank as avgrank
+    from .arrays import avgrank_mean as avgrank_mean
+    from .arrays import diag_ranks as diag_ranks
+    from .arrays import evaluate_path as evaluate_path
+    from .arrays import explained_variance as explained_variance
+    from .arrays import top1acc as top1acc
+    from .arrays import topNacc as topNacc
+    from .arrays import xycorr as xycorr
+    from .arrays import xydist as xydist
+    from .kernel import evaluate_paths_torch as evaluate_paths_torch
+    from .kernel import xycorr_torch as xycorr_torch
+
+# The metric names load eagerly; the numerics (numpy and torch) on first use, so that reading a
+# training record or drawing its figures (the figure helpers of training/_figures) never imports torch.
+_LAZY = {name: "arrays" for name in ("ArrayLike", "avgcorr", "avgcorr_other", "avgrank", "avgrank_mean",
+                                     "diag_ranks", "evaluate_path", "explained_variance", "top1acc", "topNacc",
+                                     "xycorr", "xydist")}
+_LAZY.update({"evaluate_paths_torch": "kernel", "xycorr_torch": "kernel"})
+_lazy_all, __getattr__, _lazy_dir = lazy_exports(__name__, _LAZY)
+__all__ = sorted([*_lazy_all, "METRIC_NAMES", "RECORD_FIELDS", "canonical_metric", "metrics_to_record_fields",
+                  "record_field"])
+
+
+def __dir__() -> list[str]:
+    return __all__

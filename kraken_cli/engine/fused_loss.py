@@ -34,6 +34,7 @@ import torch
 from ._stats_loss import CORR_TERMS, DIST_TERMS, SQ_TERMS, StatsLoss, TargetStats
 from .losses import output_loss
 from .recipe import LossRecipe
+from .similarity import broadcast_lead
 
 #: Output terms this module computes (``var`` needs column statistics: the reference runs).
 FUSED_TERMS = frozenset(CORR_TERMS + DIST_TERMS + SQ_TERMS)
@@ -68,7 +69,7 @@ def _grouped(target: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor, to
     """``pred`` as ``[B, K, n, F]`` and ``target`` as ``[B, n, F]`` with target row ``b`` shared by
     the ``K`` predictions of group ``b`` (no copy when the target broadcasts over trailing
     leading dimensions, the trainers' layout); returns the broadcast leading shape too."""
-    lead = torch.broadcast_shapes(target.shape[:-2], pred.shape[:-2])
+    lead = broadcast_lead(target.shape[:-2], pred.shape[:-2])
     n, f = pred.shape[-2:]
     pred = pred.expand(*lead, n, f)
     t_lead = (1,) * (len(lead) - (target.dim() - 2)) + tuple(target.shape[:-2])

@@ -29,7 +29,7 @@ from .recipe import (
     parse_recipe,
     valid_loss_names,
 )
-from .similarity import pairwise_distance, unit_rows
+from .similarity import broadcast_lead, pairwise_distance, unit_rows
 from .similarity import xycorr as _xycorr
 
 _EPS = 1e-12
@@ -248,7 +248,7 @@ def output_loss(recipe: LossRecipe, target: torch.Tensor, pred: torch.Tensor) ->
     Tensor of shape (...)
     """
     terms = recipe.output_terms
-    lead = torch.broadcast_shapes(target.shape[:-2], pred.shape[:-2])
+    lead = broadcast_lead(target.shape[:-2], pred.shape[:-2])
     total = pred.new_zeros(lead)
     if not terms:
         return total
@@ -288,7 +288,7 @@ def latent_loss(recipe: LossRecipe, z_target: torch.Tensor | None, z: torch.Tens
     Tensor of shape (...)
     """
     zt = z if z_target is None else z_target
-    total = z.new_zeros(torch.broadcast_shapes(zt.shape[:-2], z.shape[:-2]))
+    total = z.new_zeros(broadcast_lead(zt.shape[:-2], z.shape[:-2]))
     for t in recipe.latent_terms:
         if t.name == "latentnormloss":
             v = latentnormloss(z)

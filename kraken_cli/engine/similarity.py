@@ -8,9 +8,16 @@ constant row is treated (``eps``).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-__all__ = ["pairwise_distance", "unit_rows", "xycorr"]
+__all__ = ["broadcast_lead", "pairwise_distance", "unit_rows", "xycorr"]
+
+
+def broadcast_lead(a: torch.Size | tuple[int, ...], b: torch.Size | tuple[int, ...]) -> torch.Size:
+    """``torch.broadcast_shapes(a, b)`` without its cost: torch's first call imports its symbolic-shape
+    machinery (sympy, 0.4-0.5 s, a twentieth of a short training command)."""
+    return torch.Size(np.broadcast_shapes(tuple(a), tuple(b)))
 
 
 def unit_rows(x: torch.Tensor, *, eps: float = 0.0) -> torch.Tensor:
@@ -52,5 +59,5 @@ def xycorr(x: torch.Tensor, y: torch.Tensor, *, eps: float = 0.0) -> torch.Tenso
 
 def pairwise_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Euclidean distances ``D[..., i, j] = ||x_i - y_j||`` (``torch.cdist``, as the original)."""
-    lead = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    lead = broadcast_lead(x.shape[:-2], y.shape[:-2])
     return torch.cdist(x.expand(*lead, *x.shape[-2:]), y.expand(*lead, *y.shape[-2:]))

@@ -140,12 +140,16 @@ def test_dropout_masks_are_seeded_and_scaled() -> None:
     assert torch.equal(dropout(x, 0.5, None), x)
 
 
-def test_stacked_masks_are_the_single_masks_stacked() -> None:
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.3])
+@pytest.mark.parametrize("dim", [0, 1, 3])
+@pytest.mark.parametrize("cut", [False, True])  # blocks of equal size (one strided copy), or parts of blocks
+def test_stacked_masks_are_the_single_masks_stacked(p: float, dim: int, cut: bool) -> None:
     gen = torch.Generator()
     like = torch.empty(0)
-    draws = [(lambda k=k: gen.manual_seed(k), rows) for k, rows in ((3, None), (4, (5, 1)), (9, (3, 0)))]
-    got = keep_masks((3, 4, 6), 0.3, draws, like, 2)
-    want = torch.stack([keep_mask((3, 4, 6), 0.3, g(), like, rows) for g, rows in draws], dim=2)
+    rows = ((None, None, None) if not cut else (None, (5, 1), (3, 0)))
+    draws = [(lambda k=k: gen.manual_seed(k), r) for k, r in zip((3, 4, 9), rows)]
+    got = keep_masks((3, 5, 7), p, draws, like, dim)
+    want = torch.stack([keep_mask((3, 5, 7), p, g(), like, r) for g, r in draws], dim=dim)
     assert torch.equal(got, want)
 
 

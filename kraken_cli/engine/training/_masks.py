@@ -40,17 +40,24 @@ class MaskRate:
         levels = 1 << self.bits
         return levels / (levels - self.cut) if self.cut < levels else 0.0
 
+    def words(self, count: int) -> int:
+        """64-bit words that hold ``count`` values."""
+        return -(-count * self.bits // 64)
+
     def values(self, count: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
         """``count`` random ``bits``-bit values (``uint8``; ``int16`` offset by -2**15 for 16 bits)."""
-        words = torch.empty(-(-count * self.bits // 64), dtype=torch.int64, device=device)
-        words.random_(-(1 << 63), None, generator=gen)
+        words = torch.empty(self.words(count), dtype=torch.int64, device=device)
+        return self.unpack(words.random_(-(1 << 63), None, generator=gen))[:count]
+
+    def unpack(self, words: torch.Tensor) -> torch.Tensor:
+        """The ``bits``-bit values of 64-bit ``words``, in order (64 / bits per word)."""
         if self.bits == 16:
-            return words.view(torch.int16)[:count]
+            return words.view(torch.int16)
         octets = words.view(torch.uint8)
         if self.bits == 8:
-            return octets[:count]
-        shifts = torch.arange(0, 8, self.bits, dtype=torch.uint8, device=device)
-        return ((octets.unsqueeze(-1) >> shifts) & ((1 << self.bits) - 1)).view(-1)[:count]
+            return octets
+        shifts = torch.arange(0, 8, self.bits, dtype=torch.uint8, device=words.device)
+        return ((octets.unsqueeze(-1) >> shifts) & ((1 << self.bits) - 1)).view(-1)
 
     def keep(self, u: torch.Tensor) -> torch.Tensor:
         """Random values (as float32, in place) -> 0 or :attr:`scale`."""
@@ -82,12 +89,30 @@ def keep_mask(shape: Sequence[int], p: float, gen: torch.Generator, like: torch.
 
 def keep_masks(shape: Sequence[int], p: float, draws: Sequence[tuple[Callable[[], torch.Generator],
                tuple[int, int] | None]], like: torch.Tensor, dim: int) -> torch.Tensor:
-    """``torch.stack([keep_mask(shape, p, gen(), like, rows) for gen, rows in draws], dim)``,
-    written in place (no stacking copy). Each ``gen`` is called just before its block is drawn."""
+    """``torch.stack([keep_mask(shape, p, gen(), like, rows) for gen, rows in draws], dim)``, in a few
+    tensor operations: every block's words are drawn into one buffer (each from its own generator,
+    called just before its block is drawn), unpacked once and written in place (no stacking copy)."""
     rate = MaskRate.of(p)
+    full = [tuple(shape) if rows is None else (rows[0], *shape[1:]) for _, rows in draws]
+    sizes = [rate.words(math.prod(f)) for f in full]
+    words = torch.empty(sum(sizes), dtype=torch.int64, device=like.device)
+    lo = 0
+    for (gen, _), size in zip(draws, sizes):
+        words[lo:lo + size].random_(-(1 << 63), None, generator=gen())
+        lo += size
+    values = rate.unpack(words)
     out = torch.empty([*shape[:dim], len(draws), *shape[dim:]], dtype=torch.float32, device=like.device)
-    for k, (gen, rows) in enumerate(draws):
-        out.select(dim, k).copy_(_draw(shape, rate, gen(), like.device, rows))
+    per = 64 // rate.bits * sizes[0]
+    if all(rows is None for _, rows in draws) and len(set(sizes)) == 1:  # equal blocks: one strided copy
+        out.movedim(dim, 0).copy_(values.view(len(draws), per)[:, :math.prod(shape)].view(len(draws), *shape))
+    else:
+        start = 0
+        for k, ((_, rows), f, size) in enumerate(zip(draws, full, sizes)):
+            v = values[start:start + math.prod(f)].view(f)
+            if rows is not None:
+                v = v[rows[1]:rows[1] + shape[0]]
+            out.select(dim, k).copy_(v)
+            start += 64 // rate.bits * size
     keep = rate.keep(out)
     return keep if like.dtype == torch.float32 else keep.to(like.dtype)
 

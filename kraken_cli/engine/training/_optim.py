@@ -39,26 +39,28 @@ class AdamW:
 
     @torch.no_grad()
     def step(self) -> None:
+        """One update of every parameter with a gradient: the single-tensor arithmetic, applied to all of
+        them by ``torch._foreach_*`` calls (a few calls per step instead of nine per parameter)."""
         beta1, beta2 = self.betas
         lr, wd, eps = self.lr, self.weight_decay, self.eps
-        for k, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                continue
+        live = [k for k, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        for k in live:
             if self.exp_avg[k] is None:
-                self.exp_avg[k] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                self.exp_avg_sq[k] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            m, v = self.exp_avg[k], self.exp_avg_sq[k]
-            assert m is not None and v is not None
+                self.exp_avg[k] = torch.zeros_like(self.params[k], memory_format=torch.preserve_format)
+                self.exp_avg_sq[k] = torch.zeros_like(self.params[k], memory_format=torch.preserve_format)
             self.steps[k] += 1
-            step = self.steps[k]
-            p.mul_(1 - lr * wd)
-            m.lerp_(g, 1 - beta1)
-            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            bias1 = 1 - beta1 ** step
-            bias2 = 1 - beta2 ** step
-            denom = (v.sqrt() / math.sqrt(bias2)).add_(eps)
-            p.addcdiv_(m, denom, value=-(lr / bias1))
+        ps = [self.params[k] for k in live]
+        gs, ms, vs = _present([p.grad for p in ps]), _present(self.exp_avg, live), _present(self.exp_avg_sq, live)
+        torch._foreach_mul_(ps, 1 - lr * wd)
+        torch._foreach_lerp_(ms, gs, 1 - beta1)
+        torch._foreach_mul_(vs, beta2)
+        torch._foreach_addcmul_(vs, gs, gs, value=1 - beta2)
+        denom = torch._foreach_sqrt(vs)
+        torch._foreach_div_(denom, [math.sqrt(1 - beta2 ** self.steps[k]) for k in live])
+        torch._foreach_add_(denom, eps)
+        torch._foreach_addcdiv_(ps, ms, denom, [-(lr / (1 - beta1 ** self.steps[k])) for k in live])
 
     def state_dict(self) -> dict[str, Any]:
         """Moments and step counts (tensors on their device; loadable with ``weights_only``)."""
@@ -79,3 +81,10 @@ class AdamW:
                                      f"expected {tuple(p.shape)}")
                 store[k] = None if t is None else t.to(device=p.device, dtype=p.dtype).clone()
         self.steps = [int(s) for s in state["steps"]]
+
+
+def _present(tensors: list[torch.Tensor | None], keep: list[int] | None = None) -> list[torch.Tensor]:
+    """``tensors`` (those at ``keep``), none of them None."""
+    out = [tensors[k] for k in keep] if keep is not None else list(tensors)
+    assert all(t is not None for t in out)
+    return out  # type: ignore[return-value]

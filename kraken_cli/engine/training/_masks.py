@@ -6,11 +6,13 @@ An element keeps when its ``k``-bit value is at least ``p * 2**k``, and a kept e
 by the inverse of the keep probability, so the expected output is the input. Bits come from
 64-bit draws of a reseeded ``torch.Generator`` (64 elements per draw at ``p = 0.5``, four at 16
 bits), so a mask depends only on its generator's seed; one float per element, as ``torch.rand``
-draws, took a tenth of a paper-scale epoch.
+draws, took a tenth of a paper-scale epoch. The multipliers come from the random bytes in one
+lookup: a table of the ``8 / k`` multipliers each byte value stands for.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,35 +46,36 @@ class MaskRate:
         """64-bit words that hold ``count`` values."""
         return -(-count * self.bits // 64)
 
-    def values(self, count: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
-        """``count`` random ``bits``-bit values (``uint8``; ``int16`` offset by -2**15 for 16 bits)."""
-        words = torch.empty(self.words(count), dtype=torch.int64, device=device)
-        return self.unpack(words.random_(-(1 << 63), None, generator=gen))[:count]
-
-    def unpack(self, words: torch.Tensor) -> torch.Tensor:
-        """The ``bits``-bit values of 64-bit ``words``, in order (64 / bits per word)."""
+    def multipliers(self, words: torch.Tensor) -> torch.Tensor:
+        """Float32 multipliers (0 or :attr:`scale`) of the ``bits``-bit values of 64-bit ``words``, in
+        order: value ``k`` of a byte is its bits ``k * bits`` and up; 16-bit values are ``int16``
+        offset by -2**15."""
         if self.bits == 16:
-            return words.view(torch.int16)
-        octets = words.view(torch.uint8)
-        if self.bits == 8:
-            return octets
-        shifts = torch.arange(0, 8, self.bits, dtype=torch.uint8, device=words.device)
-        return ((octets.unsqueeze(-1) >> shifts) & ((1 << self.bits) - 1)).view(-1)
-
-    def keep(self, u: torch.Tensor) -> torch.Tensor:
-        """Random values (as float32, in place) -> 0 or :attr:`scale`."""
-        threshold = self.cut - 32768 if self.bits == 16 else self.cut
-        return u.ge_(threshold).mul_(self.scale)
+            return words.view(torch.int16).ge(self.cut - 32768).to(torch.float32).mul_(self.scale)
+        table = _byte_table(self.bits, self.cut, self.scale, words.device)
+        return table.index_select(0, words.view(torch.uint8).to(torch.int64)).view(-1)
 
 
-def _draw(shape: Sequence[int], rate: MaskRate, gen: torch.Generator, device: torch.device,
-          rows: tuple[int, int] | None) -> torch.Tensor:
-    """Random values of ``shape``; ``rows``: see :func:`keep_mask`."""
-    full = tuple(shape) if rows is None else (rows[0], *shape[1:])
-    v = rate.values(math.prod(full), gen, device).view(full)
-    if rows is not None and (rows[1] != 0 or rows[0] != shape[0]):
-        v = v[rows[1]:rows[1] + shape[0]]
-    return v
+@functools.lru_cache(maxsize=32)
+def _byte_table(bits: int, cut: int, scale: float, device: torch.device) -> torch.Tensor:
+    """``[256, 8 / bits]``: the multipliers of the values packed in each byte."""
+    shifts = torch.arange(0, 8, bits)
+    values = (torch.arange(256).unsqueeze(-1) >> shifts) & ((1 << bits) - 1)
+    return (values >= cut).to(torch.float32).mul_(scale).to(device)
+
+
+def _draw_words(sizes: Sequence[int], gens: Sequence[Callable[[], torch.Generator]],
+                device: torch.device) -> torch.Tensor:
+    """One buffer of ``sum(sizes)`` random 64-bit words, block ``k`` drawn from ``gens[k]()`` (called
+    just before its block is drawn)."""
+    words = torch.empty(sum(sizes), dtype=torch.int64, device=device)
+    for block, gen in zip(words.split(list(sizes)), gens):
+        block.random_(-(1 << 63), None, generator=gen())
+    return words
+
+
+def _as_like(keep: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return keep if like.dtype == torch.float32 else keep.to(like.dtype)
 
 
 def keep_mask(shape: Sequence[int], p: float, gen: torch.Generator, like: torch.Tensor,
@@ -82,39 +85,28 @@ def keep_mask(shape: Sequence[int], p: float, gen: torch.Generator, like: torch.
     ``rows=(n_rows, offset)`` draws the masks of ``n_rows`` rows (axis 0) and keeps
     ``shape[0]`` of them from ``offset``: a part of a block gets the rows the whole block has.
     """
-    rate = MaskRate.of(p)
-    keep = rate.keep(_draw(shape, rate, gen, like.device, rows).to(torch.float32))
-    return keep if like.dtype == torch.float32 else keep.to(like.dtype)
+    return keep_masks(shape, p, [(lambda: gen, rows)], like, 0)[0]
 
 
 def keep_masks(shape: Sequence[int], p: float, draws: Sequence[tuple[Callable[[], torch.Generator],
                tuple[int, int] | None]], like: torch.Tensor, dim: int) -> torch.Tensor:
     """``torch.stack([keep_mask(shape, p, gen(), like, rows) for gen, rows in draws], dim)``, in a few
     tensor operations: every block's words are drawn into one buffer (each from its own generator,
-    called just before its block is drawn), unpacked once and written in place (no stacking copy)."""
+    called just before its block is drawn) and turned into multipliers at once. Equal blocks come
+    back as a view of that result (strided: ``dim`` need not be the slowest axis)."""
     rate = MaskRate.of(p)
     full = [tuple(shape) if rows is None else (rows[0], *shape[1:]) for _, rows in draws]
     sizes = [rate.words(math.prod(f)) for f in full]
-    words = torch.empty(sum(sizes), dtype=torch.int64, device=like.device)
-    lo = 0
-    for (gen, _), size in zip(draws, sizes):
-        words[lo:lo + size].random_(-(1 << 63), None, generator=gen())
-        lo += size
-    values = rate.unpack(words)
-    out = torch.empty([*shape[:dim], len(draws), *shape[dim:]], dtype=torch.float32, device=like.device)
-    per = 64 // rate.bits * sizes[0]
-    if all(rows is None for _, rows in draws) and len(set(sizes)) == 1:  # equal blocks: one strided copy
-        out.movedim(dim, 0).copy_(values.view(len(draws), per)[:, :math.prod(shape)].view(len(draws), *shape))
-    else:
-        start = 0
-        for k, ((_, rows), f, size) in enumerate(zip(draws, full, sizes)):
-            v = values[start:start + math.prod(f)].view(f)
-            if rows is not None:
-                v = v[rows[1]:rows[1] + shape[0]]
-            out.select(dim, k).copy_(v)
-            start += 64 // rate.bits * size
-    keep = rate.keep(out)
-    return keep if like.dtype == torch.float32 else keep.to(like.dtype)
+    mult = rate.multipliers(_draw_words(sizes, [gen for gen, _ in draws], like.device))
+    per = [64 // rate.bits * size for size in sizes]
+    count = math.prod(shape)
+    if all(rows is None for _, rows in draws) and len(set(sizes)) == 1:  # equal blocks: a view
+        return _as_like(mult.view(len(draws), per[0])[:, :count].view(len(draws), *shape).movedim(0, dim), like)
+    out = torch.empty([len(draws), *shape], dtype=torch.float32, device=like.device)
+    for k, ((_, rows), f, block) in enumerate(zip(draws, full, mult.split(per))):
+        v = block[:math.prod(f)].view(f)
+        out[k] = v if rows is None else v[rows[1]:rows[1] + shape[0]]
+    return _as_like(out.movedim(0, dim), like)
 
 
 __all__ = ["MaskRate", "keep_mask", "keep_masks"]

@@ -30,8 +30,8 @@ class DecodeStats(torch.autograd.Function):
         n_dec, n_feat, _ = w.shape
         zf = z.reshape(n_src * n, n_lat)
         y = torch.addmm(b.reshape(1, -1), zf, w.reshape(n_dec * n_feat, n_lat).t())   # [I*n, J*F]
-        if mask is not None:
-            y.mul_(mask.reshape(y.shape))
+        if mask is not None:  # (any strides: the masks are a view of the drawn multipliers)
+            y.view(n_src, n, n_dec, n_feat).mul_(mask)
         yj = y.view(n_src * n, n_dec, n_feat).transpose(0, 1)                           # [J, I*n, F]
         ctx.save_for_backward(zf, w, y, mask, cx)
         ctx.shape = (n_src, n, n_dec, n_feat)
@@ -50,9 +50,9 @@ class DecodeStats(torch.autograd.Function):
         gy = y.view(n_src * n, n_dec, n_feat)                   # the predictions' buffer becomes dY:
         gy.mul_((2 * gq).t().reshape(col)).add_(gs.t().reshape(col))
         gy.transpose(0, 1).baddbmm_(gg, cx)                     # dY = 2 dq Y + ds + dG cX
-        gy = gy.view(y.shape)
         if mask is not None:
-            gy.mul_(mask.reshape(y.shape))
+            gy.view(n_src, n, n_dec, n_feat).mul_(mask)
+        gy = gy.view(y.shape)
         w2 = w.reshape(n_dec * n_feat, -1)
         gz = (gy @ w2).view(n_src, n, -1)
         return gz, (gy.t() @ zf).view(w.shape), gy.sum(dim=0).view(n_dec, n_feat), None, None

@@ -102,7 +102,8 @@ def test_packed_decode_matches_autograd(masked: bool) -> None:
             y = y if mask is None else y * mask.permute(2, 0, 1, 3)
             stats = RowStats.apply(y.reshape(2, 15, 6), cx)
         else:
-            stats = DecodeStats.apply(zz, ww, bb, mask, cx)
+            g1, q = DecodeStats.apply(zz, ww, bb, mask, torch.cat([cx, torch.ones(2, 1, 6, dtype=cx.dtype)], dim=1))
+            stats = (g1[..., :5], g1[..., 5], q)  # the row sums come as the product with a row of ones
         sum((s * k).sum() for s, k in zip(stats, weights)).backward()
         return (*stats, zz.grad, ww.grad, bb.grad)
 

@@ -2,11 +2,12 @@
 
 For ``J`` decoders and ``I`` source latents, ``Y[i, b, j, :] = (z_i[b] W_j^T + b_j) * mask``
 is one ``addmm`` into an ``[I*n, J*F]`` matrix; the statistics of :mod:`..fused_loss` are taken
-on it in place (decoder ``j``'s predictions are a strided view). The backward is written out:
-``dY`` from the statistics (computed in the predictions' own buffer, which is why the backward
-may run only once), times the mask, then the three products of a linear layer, all on
-contiguous 2-D matrices. Autograd would instead keep the einsum's permuted copy, the biased
-copy and the masked copy, and re-read each.
+on it in place (decoder ``j``'s predictions are a strided view). The row sums ride along in the
+product with the targets (``Y [cX; 1]^T = [G, s]``), so forward reads the predictions twice (the
+product and the sums of squares). The backward is written out: ``dY = 2 dq Y + [dG, ds] [cX; 1]``
+(computed in the predictions' own buffer, which is why the backward may run only once), times the
+mask, then the three products of a linear layer, all on contiguous 2-D matrices. Autograd would
+instead keep the einsum's permuted copy, the biased copy and the masked copy, and re-read each.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from ..fused_loss import PathStats, centred
 
 
 class DecodeStats(torch.autograd.Function):
-    """``(z [I, n, L], W [J, F, L], b [J, F], mask [I, n, J, F] or None, cX [J, n, F])`` ->
-    :class:`..fused_loss.RowStats`' outputs ``(G [J, I*n, n], s [J, I*n], q [J, I*n])`` of the
-    predictions of every (decoder j, source i) pair against decoder j's centred targets."""
+    """``(z [I, n, L], W [J, F, L], b [J, F], mask [I, n, J, F] or None, cX1 [J, n + 1, F])`` ->
+    ``(G1 [J, I*n, n + 1], q [J, I*n])`` of the predictions of every (decoder j, source i) pair, with
+    ``cX1`` decoder j's centred targets and a row of ones: ``G1 = [G, s]`` and ``q`` as in
+    :class:`..fused_loss.RowStats`."""
 
     @staticmethod
     def forward(ctx: Any, z: torch.Tensor, w: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None,
-                cx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                cx1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n_src, n, n_lat = z.shape
         n_dec, n_feat, _ = w.shape
         zf = z.reshape(n_src * n, n_lat)
@@ -33,23 +35,22 @@ class DecodeStats(torch.autograd.Function):
         if mask is not None:  # (any strides: the masks are a view of the drawn multipliers)
             y.view(n_src, n, n_dec, n_feat).mul_(mask)
         yj = y.view(n_src * n, n_dec, n_feat).transpose(0, 1)                           # [J, I*n, F]
-        ctx.save_for_backward(zf, w, y, mask, cx)
+        ctx.save_for_backward(zf, w, y, mask, cx1)
         ctx.shape = (n_src, n, n_dec, n_feat)
         ctx.done = False
-        return torch.bmm(yj, cx.transpose(1, 2)), yj.sum(dim=-1), torch.linalg.vector_norm(yj, dim=-1).square()
+        return torch.bmm(yj, cx1.transpose(1, 2)), torch.linalg.vector_norm(yj, dim=-1).square()
 
     @staticmethod
-    def backward(ctx: Any, gg: torch.Tensor, gs: torch.Tensor, gq: torch.Tensor
+    def backward(ctx: Any, gg1: torch.Tensor, gq: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None, None]:
-        zf, w, y, mask, cx = ctx.saved_tensors
+        zf, w, y, mask, cx1 = ctx.saved_tensors
         if ctx.done:
             raise RuntimeError("DecodeStats reuses its saved predictions for the gradient: backward runs once")
         ctx.done = True
         n_src, n, n_dec, n_feat = ctx.shape
-        col = n_src * n, n_dec, 1  # per (row, decoder) factors, broadcast over features
         gy = y.view(n_src * n, n_dec, n_feat)                   # the predictions' buffer becomes dY:
-        gy.mul_((2 * gq).t().reshape(col)).add_(gs.t().reshape(col))
-        gy.transpose(0, 1).baddbmm_(gg, cx)                     # dY = 2 dq Y + ds + dG cX
+        gy.mul_((2 * gq).t().reshape(n_src * n, n_dec, 1))
+        gy.transpose(0, 1).baddbmm_(gg1, cx1)                   # dY = 2 dq Y + [dG, ds] [cX; 1]
         if mask is not None:
             gy.view(n_src, n, n_dec, n_feat).mul_(mask)
         gy = gy.view(y.shape)
@@ -62,7 +63,9 @@ def decode_stats(z: torch.Tensor, w: torch.Tensor, b: torch.Tensor, mask: torch.
                  x: torch.Tensor) -> PathStats:
     """:class:`..fused_loss.PathStats` of the decoded predictions (targets ``x [J, n, F]``)."""
     mx, cx = centred(x)
-    return PathStats.of(DecodeStats.apply(z, w, b, mask, cx), x, mx, cx)
+    g1, q = DecodeStats.apply(z, w, b, mask, torch.cat([cx, cx.new_ones(cx.shape[0], 1, cx.shape[2])], dim=1))
+    n = x.shape[1]
+    return PathStats.of((g1[..., :n], g1[..., n], q), x, mx, cx)
 
 
 __all__ = ["DecodeStats", "decode_stats"]

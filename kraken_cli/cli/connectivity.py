@@ -9,9 +9,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import _complete
-from ._console import out, print_json, print_path
-from ._errors import reporting_errors, setup_logging
-from ._options import CacheDirOpt, FormatOpt, JsonOpt, QuietOpt, SplitFileOpt, SplitOpt, VerboseOpt
+from ._common import ReportStyle, with_report_style
+from ._console import out
+from ._errors import reporting_errors
+from ._options import CacheDirOpt, FormatOpt, SplitFileOpt, SplitOpt
 
 
 class Measure(str, Enum):
@@ -27,6 +28,7 @@ class InputKind(str, Enum):
     matrix = "matrix"
 
 
+@with_report_style
 def connectivity_command(
     ctx: typer.Context,
     inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Time series (T x R per subject: .tsv/.csv with an optional header of region labels, .npy, a .mat cell with subjects) or covariance/correlation matrices (.mat field C or FC, .h5, .npz, .npy, .csv); a quoted glob reads one subject per file.")],
@@ -50,9 +52,8 @@ def connectivity_command(
     search_figure: Annotated[Optional[Path], typer.Option("--search-figure", metavar="PNG", help="Plot the search error against lambda, optimum circled.")] = None,
     fmt: FormatOpt = None,
     cache_dir: CacheDirOpt = None,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    *,
+    style: ReportStyle,
 ) -> None:
     """Compute FC flavors from ROI time series or covariances, as the original's regularize_fc_precision.py.
 
@@ -64,14 +65,13 @@ def connectivity_command(
 
         kraken connectivity new_cov.mat --target target.mat --search-csv search.csv -o pcorr.mat
     """
-    setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json):
+    with reporting_errors(as_json=style.as_json):
         from kraken_cli.engine.connectivity import run_connectivity
 
         from ._progress import make_progress
 
-        result = run_connectivity(_config(ctx.params), progress=make_progress(quiet, as_json))
-    _show(result, quiet=quiet, as_json=as_json)
+        result = run_connectivity(_config(ctx.params), progress=make_progress(style.quiet, style.as_json))
+    style.show(json=result.to_dict, quiet=lambda: result.files, tables=lambda: _tables(result))
 
 
 def _config(p: dict[str, Any]) -> Any:
@@ -93,19 +93,13 @@ def _config(p: dict[str, Any]) -> Any:
         lambda_range=tuple(p["lambda_range"]))
 
 
-def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
-    if as_json:
-        print_json(result.to_dict())
-    elif quiet:
-        for f in result.files:
-            print_path(f)
-    else:
-        from ._render import table
+def _tables(result: Any) -> None:
+    from ._render import table
 
-        rows = [("measure", result.conntype), ("regions", result.n_regions), ("subjects written", len(result.subjects))]
-        if result.lam is not None:
-            rows += [("lambda (applied)", f"{result.lam:g}"), ("lambda (found)", f"{result.lam_raw:.6g}"),
-                     ("search subjects", result.n_search_subjects), ("target", result.target_source or "")]
-        table("Connectivity", ["", ""], rows)
-        for f in result.files:
-            out.print(f"Written: {f}", highlight=False)
+    rows = [("measure", result.conntype), ("regions", result.n_regions), ("subjects written", len(result.subjects))]
+    if result.lam is not None:
+        rows += [("lambda (applied)", f"{result.lam:g}"), ("lambda (found)", f"{result.lam_raw:.6g}"),
+                 ("search subjects", result.n_search_subjects), ("target", result.target_source or "")]
+    table("Connectivity", ["", ""], rows)
+    for f in result.files:
+        out.print(f"Written: {f}", highlight=False)

@@ -6,8 +6,8 @@ from typing import Any
 
 import typer
 
-from ._console import print_json, print_path
-from ._errors import reporting_errors, setup_logging
+from ._common import ReportStyle, with_report_style
+from ._errors import reporting_errors
 from ._options import (
     AdaptModeOpt,
     CacheDirOpt,
@@ -21,16 +21,13 @@ from ._options import (
     ImputeMissing,
     ImputeMissingOpt,
     InputOpt,
-    JsonOpt,
     OutFormat,
     ParticipantLabelOpt,
-    QuietOpt,
     ReportOpt,
     SplitFileOpt,
     SplitOpt,
     SubjectsOpt,
     TransformOpt,
-    VerboseOpt,
     cache_dir_for,
 )
 from ._run_options import (
@@ -55,6 +52,7 @@ from ._run_options import (
 )
 
 
+@with_report_style
 def run_command(
     ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006  (typer needs a literal default)
@@ -90,9 +88,8 @@ def run_command(
     chunk_size: ChunkSizeOpt = 256,
     cache_dir: CacheDirOpt = None,
     device: DeviceOpt = Device.auto,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    *,
+    style: ReportStyle,
 ) -> None:
     """Predict connectomes of every flavor (and latents) from your inputs.
 
@@ -104,14 +101,15 @@ def run_command(
 
         kraken run -i data.zip --fusion --evaluate --qc --report report.html
     """
-    setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json, interrupted=_INTERRUPTED):
+    with reporting_errors(as_json=style.as_json, interrupted=_INTERRUPTED):
         from kraken_cli.engine.pipelines.predict import predict
 
         from ._progress import make_progress
 
-        result = predict(_run_config(ctx.params), progress=make_progress(quiet, as_json))
-    _show(result, quiet=quiet, as_json=as_json)
+        result = predict(_run_config(ctx.params), progress=make_progress(style.quiet, style.as_json))
+    from ._render import render_run
+
+    style.show(json=result.to_dict, quiet=lambda: result.files, tables=lambda: render_run(result))
 
 
 _INTERRUPTED = ("This run wrote no output: its files appear together at the end, and files from earlier runs are "
@@ -151,14 +149,3 @@ def _run_config(p: dict[str, Any]) -> Any:
         participant_labels=tuple(p["participant_label"]), bids_dir=bids[0] if bids is not None else None,
         qc=p["qc"], qc_latents=text("qc_latents"), report=text("report"))
 
-
-def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
-    from ._render import render_run
-
-    if as_json:
-        print_json(result.to_dict())
-    elif not quiet:
-        render_run(result)
-    else:
-        for f in result.files:
-            print_path(f)

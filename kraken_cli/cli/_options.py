@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -106,6 +107,16 @@ AdaptModeOpt = Annotated[
                  help="Domain adaptation of inputs to the training population (fitted on the input subjects).",
                  autocompletion=_complete.complete_adapt_mode),
 ]
+
+
+def model_and_data(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine config fields of the model and input options that ``run`` and ``adapt`` share.
+
+    ``p`` is the command's parsed options (``ctx.params``).
+    """
+    return {"inputs": tuple(p["inputs"]), "checkpoints": tuple(p["checkpoint"]), "transforms": tuple(p["transform"]),
+            "subjects": p["subjects"], "device": p["device"].value, "cache_dir": cache_dir_for(p["cache_dir"]),
+            "edge_order": p["edge_order"].value, "impute_missing": p["impute_missing"].value}
 
 
 def cache_dir_for(cache_dir: Optional[Path]) -> str:

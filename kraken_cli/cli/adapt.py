@@ -23,12 +23,13 @@ from ._options import (
     InputOpt,
     SubjectsOpt,
     TransformOpt,
-    cache_dir_for,
+    model_and_data,
 )
 
 
 @with_report_style
 def adapt_command(
+    ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006
     output: Annotated[Path, typer.Option("-o", "--output", help="Adapter file to write (JSON).")] = Path("adapter.json"),
     mode: Annotated[str, typer.Option("--mode", metavar="meanshift|meanfit|meanfit+meanshift",
@@ -54,11 +55,7 @@ def adapt_command(
     with reporting_errors(as_json=style.as_json):
         from kraken_cli.engine.pipelines.adapt import AdaptConfig, fit_adapter
 
-        result = fit_adapter(AdaptConfig(
-            inputs=tuple(inputs), output=str(output), mode=mode, checkpoints=tuple(checkpoint),
-            transforms=tuple(transform), subjects=subjects, device=device.value,
-            cache_dir=cache_dir_for(cache_dir), edge_order=edge_order.value,
-            impute_missing=impute_missing.value))
+        result = fit_adapter(AdaptConfig(**model_and_data(ctx.params), output=str(output), mode=mode))
     style.show(json=result.to_dict, quiet=lambda: [result.file], tables=lambda: _tables(result))
 
 

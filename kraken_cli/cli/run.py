@@ -28,7 +28,7 @@ from ._options import (
     SplitOpt,
     SubjectsOpt,
     TransformOpt,
-    cache_dir_for,
+    model_and_data,
 )
 from ._run_options import (
     AdapterOpt,
@@ -140,12 +140,10 @@ def _run_config(p: dict[str, Any]) -> Any:
         return str(p[key]) if p[key] else None
 
     return PredictConfig(
-        inputs=tuple(p["inputs"]), checkpoints=tuple(p["checkpoint"]), transforms=tuple(p["transform"]),
-        options=options, output=output, square=p["square"], fmt=fmt.value if fmt else None, adapter=text("adapter"),
-        adapt_source=tuple(p["adapt_source"]), subjects=p["subjects"], split_file=text("split_file"),
+        **model_and_data(p), options=options, output=output, square=p["square"], fmt=fmt.value if fmt else None,
+        adapter=text("adapter"), adapt_source=tuple(p["adapt_source"]), split_file=text("split_file"),
         split=p["split"], evaluate=p["evaluate"], metrics_csv=text("metrics_csv"), heatmap=text("heatmap"),
-        demean=p["demean"], device=p["device"].value, cache_dir=cache_dir_for(p["cache_dir"]),
-        edge_order=p["edge_order"].value, impute_missing=p["impute_missing"].value,
-        participant_labels=tuple(p["participant_label"]), bids_dir=bids[0] if bids is not None else None,
-        qc=p["qc"], qc_latents=text("qc_latents"), report=text("report"))
+        demean=p["demean"], participant_labels=tuple(p["participant_label"]),
+        bids_dir=bids[0] if bids is not None else None, qc=p["qc"], qc_latents=text("qc_latents"),
+        report=text("report"))
 

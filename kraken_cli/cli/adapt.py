@@ -14,11 +14,8 @@ from ._errors import reporting_errors
 from ._options import (
     CacheDirOpt,
     CheckpointOpt,
-    Device,
     DeviceOpt,
-    EdgeOrder,
     EdgeOrderOpt,
-    ImputeMissing,
     ImputeMissingOpt,
     InputOpt,
     SubjectsOpt,
@@ -38,9 +35,9 @@ def adapt_command(
     transform: TransformOpt = [],  # noqa: B006
     cache_dir: CacheDirOpt = None,
     subjects: SubjectsOpt = None,
-    edge_order: EdgeOrderOpt = EdgeOrder.triu,
-    impute_missing: ImputeMissingOpt = ImputeMissing.none,
-    device: DeviceOpt = Device.cpu,
+    edge_order: EdgeOrderOpt = "triu",
+    impute_missing: ImputeMissingOpt = "none",
+    device: DeviceOpt = "cpu",
     *,
     style: ReportStyle,
 ) -> None:

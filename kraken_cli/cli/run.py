@@ -12,16 +12,12 @@ from ._options import (
     AdaptModeOpt,
     CacheDirOpt,
     CheckpointOpt,
-    Device,
     DeviceOpt,
-    EdgeOrder,
     EdgeOrderOpt,
     FormatOpt,
     HeatmapOpt,
-    ImputeMissing,
     ImputeMissingOpt,
     InputOpt,
-    OutFormat,
     ParticipantLabelOpt,
     ReportOpt,
     SplitFileOpt,
@@ -71,8 +67,8 @@ def run_command(
     output: OutputTemplateOpt = None,
     square: SquareOpt = False,
     fmt: FormatOpt = None,
-    edge_order: EdgeOrderOpt = EdgeOrder.triu,
-    impute_missing: ImputeMissingOpt = ImputeMissing.none,
+    edge_order: EdgeOrderOpt = "triu",
+    impute_missing: ImputeMissingOpt = "none",
     participant_label: ParticipantLabelOpt = [],  # noqa: B006
     bids: BidsAppOpt = None,
     evaluate: EvaluateOpt = False,
@@ -87,7 +83,7 @@ def run_command(
     demean: DemeanOpt = "test",
     chunk_size: ChunkSizeOpt = 256,
     cache_dir: CacheDirOpt = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     *,
     style: ReportStyle,
 ) -> None:
@@ -126,9 +122,9 @@ def _run_config(p: dict[str, Any]) -> Any:
         raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")
     output, fmt, bids = p["output"], p["fmt"], p["bids"]
     if bids is not None:
-        if output is not None or (fmt is not None and fmt.value != "bids"):
+        if output is not None or (fmt is not None and fmt != "bids"):
             raise typer.BadParameter("--bids DERIV_DIR OUTDIR names the output: drop -o and --format")
-        output, fmt = bids[1], OutFormat.bids
+        output, fmt = bids[1], "bids"
     include = p["fusion_include"]
     options = PredictOptions(
         outputs=tuple(p["outputs"]) or ("all",), fusion=p["fusion"] or bool(include),
@@ -140,7 +136,7 @@ def _run_config(p: dict[str, Any]) -> Any:
         return str(p[key]) if p[key] else None
 
     return PredictConfig(
-        **model_and_data(p), options=options, output=output, square=p["square"], fmt=fmt.value if fmt else None,
+        **model_and_data(p), options=options, output=output, square=p["square"], fmt=fmt,
         adapter=text("adapter"), adapt_source=tuple(p["adapt_source"]), split_file=text("split_file"),
         split=p["split"], evaluate=p["evaluate"], metrics_csv=text("metrics_csv"), heatmap=text("heatmap"),
         demean=p["demean"], participant_labels=tuple(p["participant_label"]),

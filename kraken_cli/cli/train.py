@@ -12,7 +12,6 @@ from ._common import ReportStyle, with_report_style
 from ._console import err
 from ._errors import reporting_errors, setup_logging
 from ._options import (
-    Device,
     DeviceOpt,
     EpochsOpt,
     InputOpt,
@@ -83,7 +82,7 @@ def train_command(
     path_steps: PathStepsOpt = False,
     resume: ResumeOpt = None,
     start_from: StartFromOpt = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     report: ReportOpt = None,
     *,
@@ -119,7 +118,7 @@ def _train(ctx: typer.Context, dist: Any, *, quiet: bool) -> Any:
     config = _train_config(p)
     with TrainDisplay(quiet=quiet) as display:
         return train_from_inputs(p["inputs"], config, progress=display.progress, on_display=display.show,
-                                 device=p["device"].value, command=command_line(ctx), distributed=dist,
+                                 device=p["device"], command=command_line(ctx), distributed=dist,
                                  resume_overrides=_resume_overrides(ctx, config), threads=p["threads"],
                                  report=str(p["report"]) if p["report"] else None)
 

@@ -1,4 +1,4 @@
-"""The values of every multiple-choice setting, defined once as ``Literal`` types.
+"""The values of the options with a fixed set of choices, each defined once as a ``Literal`` type.
 
 The engine checks settings against them (``typing.get_args``) and the CLI offers them as its options'
 choices (Typer shows a ``Literal``'s values, e.g. ``<triu|nilearn>``). Standard library only: ``kraken --help``

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from kraken_cli.engine.choices import Device, EdgeOrder, FileFormat, ImputeMode
+
 from . import _complete
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class OutFormat(str, Enum):
-    mat = "mat"
-    mat73 = "mat73"
-    npz = "npz"
-    bids = "bids"
-
-
-class EdgeOrder(str, Enum):
-    triu = "triu"
-    nilearn = "nilearn"
-
-
-class ImputeMissing(str, Enum):
-    none = "none"
-    mean = "mean"
-
 
 # -- common to every command ------------------------------------------------------------------
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Show more detail (info messages).")]
@@ -83,14 +61,14 @@ HeatmapOpt = Annotated[
     typer.Option("--heatmap", metavar="PNG",
                  help="Draw the identifiability heatmap (per metric, source x target flavor) to this PNG."),
 ]
-FormatOpt = Annotated[Optional[OutFormat], typer.Option(
+FormatOpt = Annotated[Optional[FileFormat], typer.Option(
     "--format", help="Output file format: mat (MATLAB v5), mat73 (MATLAB v7.3/HDF5), npz, or bids "
                      "(a derivatives folder of relmat TSVs with JSON sidecars). "
                      "Default: from the -o extension (.npz, .mat, .h5), else mat.")]
 EdgeOrderOpt = Annotated[EdgeOrder, typer.Option(
     "--edge-order", help="Order of \\[subjects x edges] inputs: triu (kraken, numpy.triu_indices) or nilearn "
                          "(ConnectivityMeasure(vectorize=True), with or without the diagonal).")]
-ImputeMissingOpt = Annotated[ImputeMissing, typer.Option(
+ImputeMissingOpt = Annotated[ImputeMode, typer.Option(
     "--impute-missing", help="Missing parcels (NaN rows/columns, e.g. XCP-D low coverage): none (an error) or "
                              "mean (each missing edge gets its mean over the other subjects; reported).")]
 ParticipantLabelOpt = Annotated[list[str], typer.Option(
@@ -106,6 +84,16 @@ AdaptModeOpt = Annotated[
                  help="Domain adaptation of inputs to the training population (fitted on the input subjects).",
                  autocompletion=_complete.complete_adapt_mode),
 ]
+
+
+def model_and_data(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine config fields of the model and input options that ``run`` and ``adapt`` share.
+
+    ``p`` is the command's parsed options (``ctx.params``).
+    """
+    return {"inputs": tuple(p["inputs"]), "checkpoints": tuple(p["checkpoint"]), "transforms": tuple(p["transform"]),
+            "subjects": p["subjects"], "device": p["device"], "cache_dir": cache_dir_for(p["cache_dir"]),
+            "edge_order": p["edge_order"], "impute_missing": p["impute_missing"]}
 
 
 def cache_dir_for(cache_dir: Optional[Path]) -> str:

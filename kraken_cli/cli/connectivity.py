@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from kraken_cli.engine.choices import InputKind, Measure
+
 from . import _complete
-from ._console import out, print_json, print_path
-from ._errors import reporting_errors, setup_logging
-from ._options import CacheDirOpt, FormatOpt, JsonOpt, QuietOpt, SplitFileOpt, SplitOpt, VerboseOpt
+from ._common import ReportStyle, with_report_style
+from ._console import out
+from ._errors import reporting_errors
+from ._options import CacheDirOpt, FormatOpt, SplitFileOpt, SplitOpt
 
 
-class Measure(str, Enum):
-    cov = "cov"
-    corr = "corr"
-    pcorr = "pcorr"
-    precision = "precision"
-
-
-class InputKind(str, Enum):
-    auto = "auto"
-    timeseries = "timeseries"
-    matrix = "matrix"
-
-
+@with_report_style
 def connectivity_command(
     ctx: typer.Context,
     inputs: Annotated[list[str], typer.Argument(metavar="INPUT", help="Time series (T x R per subject: .tsv/.csv with an optional header of region labels, .npy, a .mat cell with subjects) or covariance/correlation matrices (.mat field C or FC, .h5, .npz, .npy, .csv); a quoted glob reads one subject per file.")],
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="File to write: C (an N x 1 cell of R x R matrices), lambda, lambda_raw, conntype, subjects.")] = None,
-    measure: Annotated[Measure, typer.Option("--measure", help="What to compute: cov, corr (Pearson), pcorr (regularized partial correlation, the paper's FCpcorr) or precision.")] = Measure.pcorr,
-    input_kind: Annotated[InputKind, typer.Option("--input-kind", help="What the inputs hold; auto: square arrays are matrices, others T x R time series.")] = InputKind.auto,
+    measure: Annotated[Measure, typer.Option("--measure", help="What to compute: cov, corr (Pearson), pcorr (regularized partial correlation, the paper's FCpcorr) or precision.")] = "pcorr",
+    input_kind: Annotated[InputKind, typer.Option("--input-kind", help="What the inputs hold; auto: square arrays are matrices, others T x R time series.")] = "auto",
     target: Annotated[Optional[str], typer.Option("--target", metavar="FILE|NAME|ATLAS", help="Target precision matrix for the lambda search: a file (C or FC), a registry name, or fs86/shen268/coco439 for the released HCP-YA target. Default: the mean unregularized inverse of the search subjects.", autocompletion=_complete.complete_regtarget)] = None,
     geometric_mean: Annotated[bool, typer.Option("--geometric-mean", help="Geometric (expm of mean logm) instead of arithmetic means, for the target and --output-mean.")] = False,
     keep_unnormalized: Annotated[bool, typer.Option("--keep-unnormalized", help="Do not normalise inputs to correlation first (the search then adds λ, the output λ·trace/n).")] = False,
@@ -50,9 +40,8 @@ def connectivity_command(
     search_figure: Annotated[Optional[Path], typer.Option("--search-figure", metavar="PNG", help="Plot the search error against lambda, optimum circled.")] = None,
     fmt: FormatOpt = None,
     cache_dir: CacheDirOpt = None,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    *,
+    style: ReportStyle,
 ) -> None:
     """Compute FC flavors from ROI time series or covariances, as the original's regularize_fc_precision.py.
 
@@ -64,14 +53,13 @@ def connectivity_command(
 
         kraken connectivity new_cov.mat --target target.mat --search-csv search.csv -o pcorr.mat
     """
-    setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json):
+    with reporting_errors(as_json=style.as_json):
         from kraken_cli.engine.connectivity import run_connectivity
 
         from ._progress import make_progress
 
-        result = run_connectivity(_config(ctx.params), progress=make_progress(quiet, as_json))
-    _show(result, quiet=quiet, as_json=as_json)
+        result = run_connectivity(_config(ctx.params), progress=make_progress(style.quiet, style.as_json))
+    style.show(json=result.to_dict, quiet=lambda: result.files, tables=lambda: _tables(result))
 
 
 def _config(p: dict[str, Any]) -> Any:
@@ -83,29 +71,23 @@ def _config(p: dict[str, Any]) -> Any:
     def text(key: str) -> Optional[str]:
         return str(p[key]) if p[key] is not None else None
 
-    same = ("keep_unnormalized", "force_symmetry", "target", "geometric_mean", "lambda_value", "split", "output_split",
-            "lambda_grid", "lambda_loops", "lambda_round")
+    same = ("measure", "input_kind", "keep_unnormalized", "force_symmetry", "target", "geometric_mean", "lambda_value",
+            "split", "output_split", "lambda_grid", "lambda_loops", "lambda_round")
     return ConnectivityConfig.build(
-        **{k: p[k] for k in same}, inputs=tuple(p["inputs"]), output=text("output"), measure=p["measure"].value,
-        input_kind=p["input_kind"].value, split_file=text("split_file"), output_mean=text("output_mean"),
+        **{k: p[k] for k in same}, inputs=tuple(p["inputs"]), output=text("output"),
+        split_file=text("split_file"), output_mean=text("output_mean"),
         search_csv=text("search_csv"), search_figure=text("search_figure"),
-        fmt=p["fmt"].value if p["fmt"] else None, cache_dir=cache_dir_for(p["cache_dir"]),
+        fmt=p["fmt"], cache_dir=cache_dir_for(p["cache_dir"]),
         lambda_range=tuple(p["lambda_range"]))
 
 
-def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
-    if as_json:
-        print_json(result.to_dict())
-    elif quiet:
-        for f in result.files:
-            print_path(f)
-    else:
-        from ._render import table
+def _tables(result: Any) -> None:
+    from ._render import table
 
-        rows = [("measure", result.conntype), ("regions", result.n_regions), ("subjects written", len(result.subjects))]
-        if result.lam is not None:
-            rows += [("lambda (applied)", f"{result.lam:g}"), ("lambda (found)", f"{result.lam_raw:.6g}"),
-                     ("search subjects", result.n_search_subjects), ("target", result.target_source or "")]
-        table("Connectivity", ["", ""], rows)
-        for f in result.files:
-            out.print(f"Written: {f}", highlight=False)
+    rows = [("measure", result.conntype), ("regions", result.n_regions), ("subjects written", len(result.subjects))]
+    if result.lam is not None:
+        rows += [("lambda (applied)", f"{result.lam:g}"), ("lambda (found)", f"{result.lam_raw:.6g}"),
+                 ("search subjects", result.n_search_subjects), ("target", result.target_source or "")]
+    table("Connectivity", ["", ""], rows)
+    for f in result.files:
+        out.print(f"Written: {f}", highlight=False)

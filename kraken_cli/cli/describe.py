@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from ._console import out, print_json, print_path
-from ._errors import reporting_errors, setup_logging
-from ._options import HeatmapOpt, JsonOpt, QuietOpt, ReportOpt, VerboseOpt
+from ._common import ReportStyle, with_report_style
+from ._console import out
+from ._errors import reporting_errors
+from ._options import HeatmapOpt, ReportOpt
 
 
+@with_report_style
 def describe_command(
     checkpoint: Annotated[Path, typer.Argument(metavar="CKPT", help="Checkpoint .pt file.")],
     paths: Annotated[bool, typer.Option("--paths", help="List the trained paths.")] = False,
     record: Annotated[Optional[Path], typer.Option("--record", help="Training record .mat (ours or the original's) whose validation metrics --heatmap draws.")] = None,
     heatmap: HeatmapOpt = None,
     report: ReportOpt = None,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    *,
+    style: ReportStyle,
 ) -> None:
     """Show a checkpoint's flavors, sizes, architecture, transform and training parameters.
 
@@ -32,8 +33,7 @@ def describe_command(
 
         kraken describe model.pt --record model_trainrecord.mat --report model.html
     """
-    setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json):
+    with reporting_errors(as_json=style.as_json):
         from kraken_cli.engine.describe import describe_checkpoint
         from kraken_cli.engine.naming import sibling
 
@@ -51,18 +51,18 @@ def describe_command(
             heatmap_from_record(read_record(rec_file), heatmap)
             written = str(heatmap)
         written_report = _report(checkpoint, record, report) if report else None
-    if as_json:
-        print_json({**desc.to_dict(), "heatmap": written, "report": written_report})
-        return
-    if quiet:  # the flavors (one per line), then the trained paths with --paths: no tables, for scripts
-        for row in desc.flavors:
-            print_path(row.name)
-        for src, dst in desc.paths if paths else []:
-            print_path(f"{src}->{dst}")
-        for w in (written, written_report):
-            if w:
-                print_path(w)
-        return
+    style.show(json=lambda: {**desc.to_dict(), "heatmap": written, "report": written_report},
+               quiet=lambda: _quiet_lines(desc, paths, [written, written_report]),
+               tables=lambda: _tables(desc, paths, written, written_report))
+
+
+def _quiet_lines(desc: Any, paths: bool, written: list[Optional[str]]) -> list[str]:
+    """``-q``: the flavors (one per line), then the trained paths with --paths, then the files written."""
+    return [*(row.name for row in desc.flavors), *(f"{src}->{dst}" for src, dst in (desc.paths if paths else [])),
+            *(w for w in written if w)]
+
+
+def _tables(desc: Any, paths: bool, written: Optional[str], written_report: Optional[str]) -> None:
     from ._render import render_describe
 
     render_describe(desc, show_paths=paths)

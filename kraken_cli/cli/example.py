@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ._console import err, out, print_json
-from ._errors import reporting_errors, setup_logging
-from ._options import EpochsOpt, JsonOpt, QuietOpt, SeedOpt, VerboseOpt
+from ._common import ReportStyle, with_report_style
+from ._console import err, out
+from ._errors import reporting_errors
+from ._options import EpochsOpt, SeedOpt
 
 
+@with_report_style
 def example_command(
     folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the demo's data, model and predictions.")],
     subjects: Annotated[int, typer.Option("--n-subjects", min=50, help="Synthetic subjects.")] = 300,
     epochs: EpochsOpt = 200,
     seed: SeedOpt = 0,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    *,
+    style: ReportStyle,
 ) -> None:
     """Make a synthetic paired SC/FC cohort, train a model on it, and predict held-out subjects.
 
@@ -29,23 +30,19 @@ def example_command(
 
         kraken example ./demo
     """
-    setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json):
+    with reporting_errors(as_json=style.as_json):
         from kraken_cli.engine.example import run_example
 
         from ._train_display import TrainDisplay
 
-        display = TrainDisplay(quiet=quiet or as_json)
+        display = TrainDisplay(quiet=style.quiet or style.as_json)
         with display:
             result = run_example(folder, n_subjects=subjects, epochs=epochs, seed=seed, progress=display.progress,
                                  on_display=display.show)
-    if as_json:
-        print_json(result.to_dict())
-        return
-    if quiet:
-        for f in result.files:
-            out.print(str(f), highlight=False, markup=False, soft_wrap=True)
-        return
+    style.show(json=result.to_dict, quiet=lambda: result.files, tables=lambda: _tables(result))
+
+
+def _tables(result: Any) -> None:
     from ._render import table
 
     cols = ("top1acc", "avgrank", "avgcorr_resid")

@@ -11,9 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import _complete
+from ._common import ReportStyle, with_report_style
 from ._console import err, out, print_json
-from ._errors import reporting_errors, setup_logging
-from ._options import CacheDirOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._errors import reporting_errors
+from ._options import CacheDirOpt
 from ._progress import make_progress
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ MirrorOpt = Annotated[
 ]
 
 
+@with_report_style
 def fetch_command(
     names: NamesArg = None,
     all_files: AllOpt = False,
@@ -54,9 +56,8 @@ def fetch_command(
     verify: VerifyOpt = False,
     cache_dir: CacheDirOpt = None,
     mirror: MirrorOpt = None,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    *,
+    style: ReportStyle,
 ) -> None:
     """Download released model files (checkpoints, transforms) into the cache folder.
 
@@ -72,7 +73,6 @@ def fetch_command(
         kraken fetch --all --cache-dir /data/kraken
         kraken fetch --mirror https://lab.example.org/kraken
     """
-    setup_logging(verbose, quiet)
     flavor_list = [f.strip() for item in flavors or [] for f in item.split(",") if f.strip()]
     if all_files and (names or flavor_list):
         raise typer.BadParameter("give either --all or NAME.../--flavors, not both", param_hint="--all")
@@ -81,31 +81,31 @@ def fetch_command(
                                  param_hint="--verify")
     from kraken_cli.engine import registry
 
-    with reporting_errors(as_json=as_json):
+    with reporting_errors(as_json=style.as_json):
         cache = registry.default_cache_dir(cache_dir, os.environ)
         if list_only:
             statuses = registry.list_files(cache, names or [], flavors=flavor_list)
-            _render_list(statuses, cache, as_json=as_json, quiet=quiet)
+            _render_list(statuses, cache, style)
             return
         if verify:
             checked = registry.verify_cached(cache, names or [], all_files=all_files, flavors=flavor_list)
     if verify:
-        _render_verified(checked, cache, as_json=as_json, quiet=quiet)
+        _render_verified(checked, cache, style)
         if any(v.status == "mismatch" for v in checked):
             raise typer.Exit(1)
         return
-    with reporting_errors(as_json=as_json):
+    with reporting_errors(as_json=style.as_json):
+        progress = make_progress(style.quiet, style.as_json, in_bytes=True)
         fetched = registry.fetch(names or [], cache_dir=cache, all_files=all_files, flavors=flavor_list,
-                                 mirrors_first=mirror or [], force=force, progress=make_progress(quiet, as_json, in_bytes=True))
-    _render_fetched(fetched, cache, as_json=as_json, quiet=quiet)
+                                 mirrors_first=mirror or [], force=force, progress=progress)
+    _render_fetched(fetched, cache, style)
 
 
-def _render_list(statuses: list[CacheStatus], cache: os.PathLike[str], *, as_json: bool,
-                 quiet: bool) -> None:
-    if as_json:
+def _render_list(statuses: list[CacheStatus], cache: os.PathLike[str], style: ReportStyle) -> None:
+    if style.as_json:
         print_json({"cache_dir": str(cache), "files": [s.to_dict() for s in statuses]})
         return
-    if quiet:  # no table: one name per line, for scripts
+    if style.quiet:  # no table: one name per line, for scripts
         out.file.write("".join(f"{s.entry.name}\n" for s in statuses))
         out.file.flush()
         return
@@ -122,13 +122,12 @@ def _render_list(statuses: list[CacheStatus], cache: os.PathLike[str], *, as_jso
     err.print(f"[dim]{n} of {len(statuses)} cached; `kraken fetch NAME` downloads one.[/]")
 
 
-def _render_verified(checked: list[VerifyStatus], cache: os.PathLike[str], *, as_json: bool,
-                     quiet: bool) -> None:
-    if as_json:
+def _render_verified(checked: list[VerifyStatus], cache: os.PathLike[str], style: ReportStyle) -> None:
+    if style.as_json:
         print_json([v.to_dict() for v in checked])
         return
     counts = {k: sum(v.status == k for v in checked) for k in ("ok", "mismatch", "missing")}
-    if quiet:  # only what needs attention
+    if style.quiet:  # only what needs attention
         for v in checked:
             if v.status == "mismatch":
                 err.print(f"mismatch: {escape(str(v.path))}")
@@ -137,23 +136,22 @@ def _render_verified(checked: list[VerifyStatus], cache: os.PathLike[str], *, as
     table.add_column("name", overflow="fold")
     table.add_column("kind")
     table.add_column("status", justify="center")
-    style = {"ok": "[green]ok[/]", "mismatch": "[red]mismatch[/]", "missing": "[dim]missing[/]"}
+    shown = {"ok": "[green]ok[/]", "mismatch": "[red]mismatch[/]", "missing": "[dim]missing[/]"}
     for v in checked:
-        table.add_row(escape(v.entry.name), v.entry.kind, style[v.status])
+        table.add_row(escape(v.entry.name), v.entry.kind, shown[v.status])
     out.print(table)
     err.print(f"[dim]{counts['ok']} ok, {counts['mismatch']} mismatch, {counts['missing']} missing"
               + ("; `kraken fetch --force NAME` downloads a mismatched file again.[/]" if counts["mismatch"] else ".[/]"))
 
 
-def _render_fetched(fetched: list[FetchedFile], cache: os.PathLike[str], *, as_json: bool,
-                    quiet: bool) -> None:
-    if as_json:
+def _render_fetched(fetched: list[FetchedFile], cache: os.PathLike[str], style: ReportStyle) -> None:
+    if style.as_json:
         print_json({"cache_dir": str(cache), "files": [f.to_dict() for f in fetched]})
         return
     for f in fetched:
         out.file.write(f"{f.path}\n")
     out.file.flush()
-    if not quiet:
+    if not style.quiet:
         n_new = sum(f.downloaded for f in fetched)
         err.print(f"[green]✓[/] {n_new} downloaded, {len(fetched) - n_new} already cached and verified, "
                   f"in {escape(str(cache))}")

@@ -6,32 +6,25 @@ from typing import Any
 
 import typer
 
-from ._console import print_json, print_path
-from ._errors import reporting_errors, setup_logging
+from ._common import ReportStyle, with_report_style
+from ._errors import reporting_errors
 from ._options import (
     AdaptModeOpt,
     CacheDirOpt,
     CheckpointOpt,
-    Device,
     DeviceOpt,
-    EdgeOrder,
     EdgeOrderOpt,
     FormatOpt,
     HeatmapOpt,
-    ImputeMissing,
     ImputeMissingOpt,
     InputOpt,
-    JsonOpt,
-    OutFormat,
     ParticipantLabelOpt,
-    QuietOpt,
     ReportOpt,
     SplitFileOpt,
     SplitOpt,
     SubjectsOpt,
     TransformOpt,
-    VerboseOpt,
-    cache_dir_for,
+    model_and_data,
 )
 from ._run_options import (
     AdapterOpt,
@@ -55,6 +48,7 @@ from ._run_options import (
 )
 
 
+@with_report_style
 def run_command(
     ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006  (typer needs a literal default)
@@ -73,8 +67,8 @@ def run_command(
     output: OutputTemplateOpt = None,
     square: SquareOpt = False,
     fmt: FormatOpt = None,
-    edge_order: EdgeOrderOpt = EdgeOrder.triu,
-    impute_missing: ImputeMissingOpt = ImputeMissing.none,
+    edge_order: EdgeOrderOpt = "triu",
+    impute_missing: ImputeMissingOpt = "none",
     participant_label: ParticipantLabelOpt = [],  # noqa: B006
     bids: BidsAppOpt = None,
     evaluate: EvaluateOpt = False,
@@ -89,10 +83,9 @@ def run_command(
     demean: DemeanOpt = "test",
     chunk_size: ChunkSizeOpt = 256,
     cache_dir: CacheDirOpt = None,
-    device: DeviceOpt = Device.auto,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    device: DeviceOpt = "auto",
+    *,
+    style: ReportStyle,
 ) -> None:
     """Predict connectomes of every flavor (and latents) from your inputs.
 
@@ -104,14 +97,15 @@ def run_command(
 
         kraken run -i data.zip --fusion --evaluate --qc --report report.html
     """
-    setup_logging(verbose, quiet)
-    with reporting_errors(as_json=as_json, interrupted=_INTERRUPTED):
+    with reporting_errors(as_json=style.as_json, interrupted=_INTERRUPTED):
         from kraken_cli.engine.pipelines.predict import predict
 
         from ._progress import make_progress
 
-        result = predict(_run_config(ctx.params), progress=make_progress(quiet, as_json))
-    _show(result, quiet=quiet, as_json=as_json)
+        result = predict(_run_config(ctx.params), progress=make_progress(style.quiet, style.as_json))
+    from ._render import render_run
+
+    style.show(json=result.to_dict, quiet=lambda: result.files, tables=lambda: render_run(result))
 
 
 _INTERRUPTED = ("This run wrote no output: its files appear together at the end, and files from earlier runs are "
@@ -128,9 +122,9 @@ def _run_config(p: dict[str, Any]) -> Any:
         raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")
     output, fmt, bids = p["output"], p["fmt"], p["bids"]
     if bids is not None:
-        if output is not None or (fmt is not None and fmt.value != "bids"):
+        if output is not None or (fmt is not None and fmt != "bids"):
             raise typer.BadParameter("--bids DERIV_DIR OUTDIR names the output: drop -o and --format")
-        output, fmt = bids[1], OutFormat.bids
+        output, fmt = bids[1], "bids"
     include = p["fusion_include"]
     options = PredictOptions(
         outputs=tuple(p["outputs"]) or ("all",), fusion=p["fusion"] or bool(include),
@@ -142,23 +136,10 @@ def _run_config(p: dict[str, Any]) -> Any:
         return str(p[key]) if p[key] else None
 
     return PredictConfig(
-        inputs=tuple(p["inputs"]), checkpoints=tuple(p["checkpoint"]), transforms=tuple(p["transform"]),
-        options=options, output=output, square=p["square"], fmt=fmt.value if fmt else None, adapter=text("adapter"),
-        adapt_source=tuple(p["adapt_source"]), subjects=p["subjects"], split_file=text("split_file"),
+        **model_and_data(p), options=options, output=output, square=p["square"], fmt=fmt,
+        adapter=text("adapter"), adapt_source=tuple(p["adapt_source"]), split_file=text("split_file"),
         split=p["split"], evaluate=p["evaluate"], metrics_csv=text("metrics_csv"), heatmap=text("heatmap"),
-        demean=p["demean"], device=p["device"].value, cache_dir=cache_dir_for(p["cache_dir"]),
-        edge_order=p["edge_order"].value, impute_missing=p["impute_missing"].value,
-        participant_labels=tuple(p["participant_label"]), bids_dir=bids[0] if bids is not None else None,
-        qc=p["qc"], qc_latents=text("qc_latents"), report=text("report"))
+        demean=p["demean"], participant_labels=tuple(p["participant_label"]),
+        bids_dir=bids[0] if bids is not None else None, qc=p["qc"], qc_latents=text("qc_latents"),
+        report=text("report"))
 
-
-def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
-    from ._render import render_run
-
-    if as_json:
-        print_json(result.to_dict())
-    elif not quiet:
-        render_run(result)
-    else:
-        for f in result.files:
-            print_path(f)

@@ -8,21 +8,18 @@ from typing import Any, Optional
 import typer
 
 from ._argv import command_line, given_params
-from ._console import err, print_json, print_path
+from ._common import ReportStyle, with_report_style
+from ._console import err
 from ._errors import reporting_errors, setup_logging
 from ._options import (
-    Device,
     DeviceOpt,
     EpochsOpt,
     InputOpt,
-    JsonOpt,
-    QuietOpt,
     ReportOpt,
     SeedOpt,
     SplitFileOpt,
     ThreadsOpt,
     TransformOpt,
-    VerboseOpt,
 )
 from ._train_options import (
     DEFAULT,
@@ -53,6 +50,7 @@ from ._train_options import (
 )
 
 
+@with_report_style
 def train_command(
     ctx: typer.Context,
     inputs: InputOpt = [],  # noqa: B006
@@ -84,12 +82,11 @@ def train_command(
     path_steps: PathStepsOpt = False,
     resume: ResumeOpt = None,
     start_from: StartFromOpt = None,
-    device: DeviceOpt = Device.auto,
+    device: DeviceOpt = "auto",
     threads: ThreadsOpt = None,
     report: ReportOpt = None,
-    verbose: VerboseOpt = False,
-    quiet: QuietOpt = False,
-    as_json: JsonOpt = False,
+    *,
+    style: ReportStyle,
 ) -> None:
     """Train a model: one encoder and decoder per flavor around a shared latent space.
 
@@ -103,11 +100,12 @@ def train_command(
     """
     dist = _torchrun_spec()  # None unless launched by torchrun with more than one process
     follower = dist is not None and dist.rank != 0  # rank 0 alone logs, displays and writes
-    setup_logging(verbose, quiet or follower)
-    with reporting_errors(as_json=as_json):
-        result = _train(ctx, dist, quiet=quiet or as_json or follower)
+    if follower:
+        setup_logging(style.verbose, quiet=True)  # errors only, as with -q
+    with reporting_errors(as_json=style.as_json):
+        result = _train(ctx, dist, quiet=style.quiet or style.as_json or follower)
     if result is not None:  # None: a torchrun process other than rank 0
-        _show(result, quiet=quiet, as_json=as_json)
+        style.show(json=result.to_dict, quiet=lambda: result.checkpoints, tables=lambda: _tables(result))
 
 
 def _train(ctx: typer.Context, dist: Any, *, quiet: bool) -> Any:
@@ -120,7 +118,7 @@ def _train(ctx: typer.Context, dist: Any, *, quiet: bool) -> Any:
     config = _train_config(p)
     with TrainDisplay(quiet=quiet) as display:
         return train_from_inputs(p["inputs"], config, progress=display.progress, on_display=display.show,
-                                 device=p["device"].value, command=command_line(ctx), distributed=dist,
+                                 device=p["device"], command=command_line(ctx), distributed=dist,
                                  resume_overrides=_resume_overrides(ctx, config), threads=p["threads"],
                                  report=str(p["report"]) if p["report"] else None)
 
@@ -158,19 +156,13 @@ def _resume_overrides(ctx: typer.Context, config: Any) -> set[str] | None:
     return overrides | ({"output"} if config.output is not None else set())
 
 
-def _show(result: Any, *, quiet: bool, as_json: bool) -> None:
-    if as_json:
-        print_json(result.to_dict())
-    elif quiet:
-        for c in result.checkpoints:
-            print_path(c)
-    else:
-        from ._render import table
+def _tables(result: Any) -> None:
+    from ._render import table
 
-        table("Written", ["kind", "file"], [(k, str(v)) for k, v in result.files.items()] +
-              [("checkpoint", str(c)) for c in result.checkpoints])
-        err.print(f"Trained {len(result.path_names)} paths for {result.completed_epochs} epochs in "
-                  f"{result.train_seconds:.1f} s ({result.seconds_per_epoch * 1000:.1f} ms/epoch).")
+    table("Written", ["kind", "file"], [(k, str(v)) for k, v in result.files.items()] +
+          [("checkpoint", str(c)) for c in result.checkpoints])
+    err.print(f"Trained {len(result.path_names)} paths for {result.completed_epochs} epochs in "
+              f"{result.train_seconds:.1f} s ({result.seconds_per_epoch * 1000:.1f} ms/epoch).")
 
 
 def _torchrun_spec() -> Any:

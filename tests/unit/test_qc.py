@@ -87,6 +87,18 @@ def test_threshold_nan_never_flags_and_widening_only_loosens() -> None:
     assert t.rule() == "< 0.1 or > 2"
 
 
+def test_the_threshold_table_is_complete() -> None:
+    """``resources/qc_thresholds.json``: one entry per measure, each with a bound, a label and a meaning."""
+    from kraken_cli.engine.qc.thresholds import ALL_THRESHOLDS
+
+    assert [t.measure for t in SUBJECT_THRESHOLDS] == ["fc_out_of_range", "fc_negative", "sc_negative", "sc_density",
+                                                       "scale", "pattern", "residual", "score", "latent", "agreement"]
+    assert len(BY_NAME) == len(ALL_THRESHOLDS) == len(SUBJECT_THRESHOLDS) + 1
+    for t in ALL_THRESHOLDS:
+        assert t.rule() and t.label and t.meaning, t
+        assert all(isinstance(v, float) for v in (t.lower, t.upper) if v is not None), t
+
+
 def test_every_threshold_is_stated_in_the_run_help() -> None:
     """--qc's help repeats the thresholds by hand (the CLI must not import the engine); keep them equal."""
     from kraken_cli.cli._run_options import QcOpt

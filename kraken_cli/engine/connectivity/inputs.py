@@ -29,12 +29,12 @@ from typing import Any, Literal, cast
 import numpy as np
 import numpy.typing as npt
 
+from ..choices import InputKind
 from ..connectome import SYMMETRY_RTOL, clean_subject_ids, n_regions_from_edges
 from ..errors import InputDataError
 from .regularize import covariance
 
 F64 = npt.NDArray[np.float64]
-Kind = Literal["auto", "timeseries", "matrix"]
 
 #: Data fields tried in order in .mat / .h5 / .npz files.
 DATA_FIELDS = ("C", "FC", "ts", "timeseries", "time_series", "data", "cov")
@@ -64,7 +64,7 @@ def _float(a: npt.NDArray[np.generic], where: str) -> F64:
     return arr.astype(np.float64, copy=False)
 
 
-def _kind_of(shape: tuple[int, ...], kind: Kind, field_name: str | None,
+def _kind_of(shape: tuple[int, ...], kind: InputKind, field_name: str | None,
              where: str = "") -> Literal["timeseries", "matrix"]:
     """``matrix`` for square arrays, else ``timeseries``; [subjects x edges] rows are refused (no diagonal)."""
     if kind != "auto":
@@ -120,7 +120,7 @@ def _cube_axis(shape: tuple[int, ...], first: Callable[[int], F64], where: str) 
                          hint="store time series as a cell of T x R arrays, one per subject")
 
 
-def _from_value(value: Any, name: str, *, file: str, kind: Kind,
+def _from_value(value: Any, name: str, *, file: str, kind: InputKind,
                 cube_axis0: bool) -> list[tuple[Any, Callable[[], Any]]]:
     """(shape, loader) per subject held by one data value (cell, 3-D array or one 2-D array)."""
     from ..io._mat import is_array, is_cell, to_numpy
@@ -156,7 +156,7 @@ def _from_value(value: Any, name: str, *, file: str, kind: Kind,
     return [(sub_shape, functools.partial(take, axis, i)) for i in range(shape[axis])]
 
 
-def _subjects_from_tree(tree: Any, *, file: str, kind: Kind, cube_axis0: bool) -> list[Subject]:
+def _subjects_from_tree(tree: Any, *, file: str, kind: InputKind, cube_axis0: bool) -> list[Subject]:
     name = _pick(tree, file)
     entries = _from_value(tree[name], name, file=file, kind=kind, cube_axis0=cube_axis0)
     if not entries:
@@ -234,7 +234,7 @@ def read_text_array(path: Path) -> tuple[F64, bool]:
     return np.asarray(rows, dtype=np.float64), header
 
 
-def _file_subjects(path: Path, *, kind: Kind, subject: str | None) -> list[Subject]:
+def _file_subjects(path: Path, *, kind: InputKind, subject: str | None) -> list[Subject]:
     file = str(path)
     if path.is_dir():
         raise InputDataError(f"{file} is a folder", hint="give files or a quoted glob such as 'ts/sub-*.tsv'")
@@ -278,7 +278,7 @@ def _file_subjects(path: Path, *, kind: Kind, subject: str | None) -> list[Subje
     return subs
 
 
-def open_inputs(inputs: Sequence[str], *, kind: Kind = "auto") -> list[Subject]:
+def open_inputs(inputs: Sequence[str], *, kind: InputKind = "auto") -> list[Subject]:
     """Every subject of the given files and globs, in order.
 
     Raises

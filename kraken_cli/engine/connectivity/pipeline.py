@@ -15,11 +15,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..choices import InputKind, Measure
 from ..errors import InputDataError, SpecError
 from ..progress import NULL_PROGRESS, Progress
 from . import regularize as reg
@@ -46,8 +47,8 @@ class ConnectivityConfig(BaseModel):
 
     inputs: tuple[str, ...] = Field(min_length=1)
     output: Optional[str] = None
-    measure: Literal["cov", "corr", "pcorr", "precision"] = "pcorr"
-    input_kind: Literal["auto", "timeseries", "matrix"] = "auto"
+    measure: Measure = "pcorr"
+    input_kind: InputKind = "auto"
     keep_unnormalized: bool = False
     force_symmetry: bool = False
     target: Optional[str] = None

@@ -22,11 +22,12 @@ import math
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from ..choices import EdgeOrder
 from ..connectome import n_edges, n_regions_from_edges
 from ..errors import InputDataError, check_choice
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Values of ``--edge-order``.
-EDGE_ORDERS = ("triu", "nilearn")
+EDGE_ORDERS: tuple[str, ...] = get_args(EdgeOrder)
 _ORDER: ContextVar[str] = ContextVar("kraken_edge_order", default="triu")
 _NILEARN_HINT = ("nilearn's ConnectivityMeasure(vectorize=True) stores the lower triangle: read it with "
                  "--edge-order nilearn, or save the [subjects x R x R] matrices (vectorize=False) instead")

@@ -21,11 +21,12 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from ..choices import ImputeMode
 from ..connectome import ArraySource, EdgeSource, FloatArray, square_to_tri
 from ..errors import InputDataError, SpecError, check_choice
 from ..flavors import Flavor
@@ -34,7 +35,7 @@ from ._paths import is_number
 log = logging.getLogger(__name__)
 
 #: Values of ``--impute-missing``.
-IMPUTE_CHOICES = ("none", "mean")
+IMPUTE_CHOICES: tuple[str, ...] = get_args(ImputeMode)
 _IMPUTE: ContextVar[str] = ContextVar("kraken_impute_missing", default="none")
 #: Text cells read as missing values.
 NA_TOKENS = frozenset({"", "n/a", "na", "nan", "none", "null"})

@@ -14,11 +14,12 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from ..choices import FileFormat
 from ..connectome import n_regions_from_edges, tri_to_square
 from ..errors import OutputError, SpecError
 from ._atomic import atomic_path, reserve_space, scratch_dir
@@ -326,7 +327,7 @@ def estimate_file_bytes(fmt: str, n_subjects: int, widths: Mapping[str, int], sp
 #: Output formats each file extension stands for (lower case); the first one is the default.
 EXTENSION_FORMATS: dict[str, tuple[str, ...]] = {".npz": ("npz",), ".mat": ("mat", "mat73"),
                                                  ".h5": ("mat73",), ".hdf5": ("mat73",)}
-FORMATS = ("mat", "mat73", "npz", "bids")  # bids: a derivatives folder (_bids_out)
+FORMATS: tuple[str, ...] = get_args(FileFormat)  # bids: a derivatives folder (_bids_out)
 
 
 def resolve_format(fmt: str | None, output: str | None) -> str:

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from ..adaptation import load_adapter
+from ..choices import Device
 from ..connectome import Cohort
 from ..errors import FlavorError, SpecError
 from ..flavors import FlavorSpec, is_latent_name, match_flavor
@@ -69,7 +70,7 @@ class PredictConfig:
             raise SpecError(f"unknown --split {self.split!r}", hint=f"choose one of {', '.join(SPLIT_NAMES)}")
         if self.split and not self.split_file:
             raise SpecError("--split needs --split-file", hint="add --split-file FILE.mat")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+        if self.device not in get_args(Device) and not self.device.startswith("cuda:"):
             raise SpecError(f"unknown --device {self.device!r}", hint="use auto, cpu or cuda")
         if self.options.chunk_size < 1:
             raise SpecError(f"--chunk-size must be >= 1, got {self.options.chunk_size}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -106,8 +106,35 @@ class TSVDTransform(PCATransform):
         self.n_components = int(self.components_.shape[0])
 
 
+#: How an affine transform's fitted attribute is stored in the original's params dict: ``"scalar"`` a float32
+#: number, ``"scalar[1]"`` a float32 array of one number (as the PCA types store their norm scales), ``"row"``
+#: the per-feature array as it is (read back as shape ``(1, n_features)``).
+Stored = Literal["scalar", "scalar[1]", "row"]
+#: ``(key in the params dict, fitted attribute, how it is stored)`` for each stored attribute, in the dict's order.
+StoredFields = tuple[tuple[str, str, Stored], ...]
+
+
+def _store(value: Any, how: Stored) -> Any:
+    if how == "row":
+        return value
+    return np.array([value], np.float32) if how == "scalar[1]" else np.float32(value)
+
+
 class _Affine(Transform):
-    """``(x - shift) / scale`` with per-feature or scalar shift and scale (the non-PCA types)."""
+    """``(x - shift) / scale`` with per-feature or scalar shift and scale (the non-PCA types).
+
+    Each subclass names in :attr:`stored` what the original's params dict holds for it; ``_params`` and
+    ``_load`` here write and read those fields.
+    """
+
+    stored: ClassVar[StoredFields] = ()
+
+    def _params(self) -> dict[str, Any]:
+        return {key: _store(getattr(self, attr), how) for key, attr, how in self.stored}
+
+    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
+        for key, attr, how in self.stored:
+            setattr(self, attr, _np(p[key]).reshape(1, -1) if how == "row" else np.float32(_scalar(p[key])))
 
     def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor | float, torch.Tensor | float]:
         raise NotImplementedError
@@ -125,6 +152,8 @@ class NormTransform(_Affine):
     """``100 x / rms(X_train)``."""
 
     kind = "norm"
+    stored: ClassVar[StoredFields] = (("input_normscale", "input_normscale_", "scalar[1]"),
+                                      ("output_normscale", "output_normscale_", "scalar[1]"))
 
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         self.input_normscale_ = np.float32(np.linalg.norm(X) / np.sqrt(X.size))
@@ -139,19 +168,12 @@ class NormTransform(_Affine):
     def _inverse(self, y: torch.Tensor) -> torch.Tensor:
         return y / self.output_normscale_ * self.input_normscale_
 
-    def _params(self) -> dict[str, Any]:
-        return {"input_normscale": np.array([self.input_normscale_], np.float32),
-                "output_normscale": np.array([self.output_normscale_], np.float32)}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        self.input_normscale_ = np.float32(_scalar(p["input_normscale"]))
-        self.output_normscale_ = np.float32(_scalar(p["output_normscale"]))
-
 
 class VarNormTransform(_Affine):
     """``x / v`` with v the summed per-feature variance of the training data."""
 
     kind = "varnorm"
+    stored: ClassVar[StoredFields] = (("input_variance", "variance_", "scalar"),)
 
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         self.variance_ = np.float32(np.sum(np.var(X, axis=0)))
@@ -159,17 +181,13 @@ class VarNormTransform(_Affine):
     def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[float, float]:
         return 0.0, float(self.variance_)
 
-    def _params(self) -> dict[str, Any]:
-        return {"input_variance": np.float32(self.variance_)}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        self.variance_ = np.float32(_scalar(p["input_variance"]))
-
 
 class ZScoreTransform(_Affine):
     """``(x - m) / s`` with the scalar mean and std of all training values."""
 
     kind = "zscore"
+    stored: ClassVar[StoredFields] = (("input_mean", "scalar_mean_", "scalar"),
+                                      ("input_stdev", "scalar_std_", "scalar"))
 
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         self.scalar_mean_ = np.float32(np.mean(X))
@@ -178,18 +196,12 @@ class ZScoreTransform(_Affine):
     def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[float, float]:
         return float(self.scalar_mean_), float(self.scalar_std_)
 
-    def _params(self) -> dict[str, Any]:
-        return {"input_mean": np.float32(self.scalar_mean_), "input_stdev": np.float32(self.scalar_std_)}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        self.scalar_mean_ = np.float32(_scalar(p["input_mean"]))
-        self.scalar_std_ = np.float32(_scalar(p["input_stdev"]))
-
 
 class ZFeatTransform(_Affine):
     """Per-feature z-score (``nanmean``/``nanstd``; zero std replaced by 1)."""
 
     kind = "zfeat"
+    stored: ClassVar[StoredFields] = (("input_mean", "mean_", "row"), ("input_stdev", "std_", "row"))
 
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         self.mean_ = np.nanmean(X, axis=0, keepdims=True).astype(np.float32)
@@ -200,18 +212,12 @@ class ZFeatTransform(_Affine):
     def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         return self._t("mean_", d, dt), self._t("std_", d, dt)
 
-    def _params(self) -> dict[str, Any]:
-        return {"input_mean": self.mean_, "input_stdev": self.std_}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        self.mean_ = _np(p["input_mean"]).reshape(1, -1)
-        self.std_ = _np(p["input_stdev"]).reshape(1, -1)
-
 
 class CFeatTransform(_Affine):
     """Per-feature centring: ``x - mean``."""
 
     kind = "cfeat"
+    stored: ClassVar[StoredFields] = (("input_mean", "mean_", "row"),)
 
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         self.mean_ = np.nanmean(X, axis=0, keepdims=True).astype(np.float32)
@@ -219,18 +225,9 @@ class CFeatTransform(_Affine):
     def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
         return self._t("mean_", d, dt), 1.0
 
-    def _params(self) -> dict[str, Any]:
-        return {"input_mean": self.mean_}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        self.mean_ = _np(p["input_mean"]).reshape(1, -1)
-
 
 class _CFeatScaled(CFeatTransform):
-    """``(x - mean) / scale_`` with ``scale_`` a statistic of the centred training data, stored
-    under :attr:`scale_key`."""
-
-    scale_key = ""
+    """``(x - mean) / scale_`` with ``scale_`` a statistic of the centred training data (stored as a scalar)."""
 
     @staticmethod
     def _scale_of(centred: npt.NDArray[np.float64]) -> float:
@@ -243,19 +240,12 @@ class _CFeatScaled(CFeatTransform):
     def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[torch.Tensor, float]:
         return self._t("mean_", d, dt), float(self.scale_)
 
-    def _params(self) -> dict[str, Any]:
-        return {"input_mean": self.mean_, self.scale_key: np.float32(self.scale_)}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        super()._load(p, n_in)
-        self.scale_ = np.float32(_scalar(p[self.scale_key]))
-
 
 class CFeatNormTransform(_CFeatScaled):
     """``(x - mean) / r`` with r the mean row norm of the centred training data."""
 
     kind = "cfeat+norm"
-    scale_key = "input_rownorm_mean"
+    stored: ClassVar[StoredFields] = (*CFeatTransform.stored, ("input_rownorm_mean", "scale_", "scalar"))
 
     @staticmethod
     def _scale_of(centred: npt.NDArray[np.float64]) -> float:
@@ -266,7 +256,7 @@ class CFeatVarNormTransform(_CFeatScaled):
     """``(x - mean) / v`` with v the summed variance of the centred training data."""
 
     kind = "cfeat+varnorm"
-    scale_key = "input_variance"
+    stored: ClassVar[StoredFields] = (*CFeatTransform.stored, ("input_variance", "scale_", "scalar"))
 
     @staticmethod
     def _scale_of(centred: npt.NDArray[np.float64]) -> float:
@@ -277,6 +267,7 @@ class ZScoreRowNormTransform(ZScoreTransform):
     """``(x - m) / (s r)``: scalar z-score, then divide by the mean row norm."""
 
     kind = "zscore+rownorm"
+    stored: ClassVar[StoredFields] = (*ZScoreTransform.stored, ("input_rownorm_mean", "rownorm_", "scalar"))
 
     def _fit(self, X: npt.NDArray[np.float64]) -> None:
         super()._fit(X)
@@ -284,10 +275,3 @@ class ZScoreRowNormTransform(ZScoreTransform):
 
     def _shift_scale(self, d: torch.device, dt: torch.dtype) -> tuple[float, float]:
         return float(self.scalar_mean_), float(self.scalar_std_ * self.rownorm_)
-
-    def _params(self) -> dict[str, Any]:
-        return {**super()._params(), "input_rownorm_mean": np.float32(self.rownorm_)}
-
-    def _load(self, p: dict[str, Any], n_in: int | None) -> None:
-        super()._load(p, n_in)
-        self.rownorm_ = np.float32(_scalar(p["input_rownorm_mean"]))

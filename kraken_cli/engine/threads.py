@@ -16,9 +16,11 @@ The choice and its reason are reported (:attr:`ThreadChoice.reason`) in the trai
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,25 @@ def usable_cores() -> int:
     cores = len(_affinity())
     quota = _cgroup_quota()
     return max(1, min(cores, math.ceil(quota)) if quota is not None else cores)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """numpy's and scipy's BLAS/LAPACK on ``n`` threads inside the block (None: unchanged).
+
+    The limit is process-wide: code that runs its own threads (one single-threaded BLAS call each, the
+    steady choice for small matrices on a shared machine) sets it once around them all.
+    """
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
 
 
 def _cgroup_quota() -> float | None:

@@ -9,28 +9,19 @@ thread is both faster and steady.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-
-def n_workers() -> int:
-    """Cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+from ..threads import blas_threads, usable_cores
 
 
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """BLAS/LAPACK limited to one thread inside the block (threads are ours instead)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         yield
 
 
@@ -40,7 +31,7 @@ def split_map(fn: Callable[..., Any], *arrays: np.ndarray, workers: int | None =
     ``offset`` is the index of the slice's first row. ``fn`` returns an array or a tuple of arrays.
     """
     n = arrays[0].shape[0]
-    w = min(workers or n_workers(), n)
+    w = min(workers or usable_cores(), n)
     if w <= 1:
         return fn(0, *arrays)
     bounds = np.linspace(0, n, w + 1).astype(int)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import bisect
 import functools
 import io
-import os
 import zlib
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -29,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import OutputError
+from ..threads import usable_cores
 
 #: zlib settings of the compressed variables (see the module docstring for the choice).
 ZLIB_LEVEL = 1
@@ -155,13 +155,6 @@ def adler32_combine(adler1: int, adler2: int, len2: int) -> int:
     return sum1 | (sum2 << 16)
 
 
-def _n_threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def write_zlib(fh: IO[bytes], views: Iterator[memoryview], pool: ThreadPoolExecutor | None, *,
                depth: int = 4) -> int:
     """Write one zlib stream of ``views`` to ``fh``; returns its length in bytes.
@@ -205,7 +198,7 @@ def savemat_fast(fh: IO[bytes], variables: Mapping[str, Any], *, long_field_name
     """
     import scipy.io
 
-    n = (threads or _n_threads()) if compress else 1
+    n = (threads or usable_cores()) if compress else 1
     pool = ThreadPoolExecutor(max_workers=n) if n > 1 else None
     try:
         header_done = False

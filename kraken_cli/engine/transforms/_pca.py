@@ -16,11 +16,10 @@ threads made a 230 x 3655 fit take 1.5-3.6 s instead of 0.09 s.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 import numpy.typing as npt
+
+from ..threads import blas_threads
 
 #: Data with fewer values than this is decomposed on one BLAS thread.
 ONE_THREAD_VALUES = 4_000_000
@@ -28,9 +27,11 @@ ONE_THREAD_VALUES = 4_000_000
 
 def fit_pca(X: npt.NDArray[np.float64], k: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
     """``(mean_, components_ (k, p), sum(explained_variance_ratio_))`` of scikit-learn's PCA(k, random_state=0)."""
+    from scipy import linalg  # noqa: F401  (loads scipy's BLAS before the limit below, so it applies to it too)
+
     X = np.asarray(X, dtype=np.float64)
     n, p = X.shape
-    with _blas_threads(1 if X.size < ONE_THREAD_VALUES else None):
+    with blas_threads(1 if X.size < ONE_THREAD_VALUES else None):
         mean = X.mean(axis=0)
         if p <= 1_000 and n >= 10 * p:
             vt, ratio = _covariance_eigh(X, mean, k)
@@ -85,18 +86,3 @@ def _randomized(xc: npt.NDArray[np.float64], k: int) -> tuple[npt.NDArray[np.flo
     v = (q @ uhat)[:, :k].T if transpose else vt[:k]
     total_var = float(np.sum(xc ** 2) / (n - 1))
     return _flip(v), float(np.sum((s[:k] ** 2 / (n - 1)) / total_var))
-
-
-@contextlib.contextmanager
-def _blas_threads(n: int | None) -> Iterator[None]:
-    """BLAS (numpy's and scipy's OpenBLAS) on ``n`` threads inside the block (None: unchanged)."""
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield

@@ -95,6 +95,7 @@ def keep_masks(shape: Sequence[int], p: float, draws: Sequence[tuple[Callable[[]
     called just before its block is drawn) and turned into multipliers at once. Equal blocks come
     back as a view of that result (strided: ``dim`` need not be the slowest axis)."""
     rate = MaskRate.of(p)
+    draws = [(gen, None if rows == (shape[0], 0) else rows) for gen, rows in draws]  # a whole block: no cut
     full = [tuple(shape) if rows is None else (rows[0], *shape[1:]) for _, rows in draws]
     sizes = [rate.words(math.prod(f)) for f in full]
     mult = rate.multipliers(_draw_words(sizes, [gen for gen, _ in draws], like.device))

@@ -3,26 +3,18 @@
 Multi-threaded BLAS on small (R <= ~500) matrices scales badly and, on a busy machine, its spinning threads
 make ``numpy.linalg.eigh`` of 64 x 268 x 268 matrices 40 times slower (20 s instead of 0.5 s measured on
 2 shared cores). Splitting the subjects over threads (LAPACK releases the GIL) with BLAS limited to one
-thread is both faster and steady.
+thread (``threads.blas_threads(1)`` around the call) is both faster and steady.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from ..threads import blas_threads, usable_cores
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """BLAS/LAPACK limited to one thread inside the block (threads are ours instead)."""
-    with blas_threads(1):
-        yield
+from ..threads import usable_cores
 
 
 def split_map(fn: Callable[..., Any], *arrays: np.ndarray, workers: int | None = None) -> Any:

@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..choices import InputKind, Measure
 from ..errors import InputDataError, SpecError
 from ..progress import NULL_PROGRESS, Progress
+from ..threads import blas_threads
 from . import regularize as reg
-from ._parallel import single_threaded_blas, split_map
+from ._parallel import split_map
 from .inputs import F64, Subject, load_matrix, open_inputs
 from .passes import LambdaSearch, RunningMean, prepared_chunks
 from .sinks import Meta, Sink, open_sink
@@ -258,7 +259,7 @@ def run_connectivity(cfg: ConnectivityConfig, progress: Progress = NULL_PROGRESS
         Bad inputs or targets (named by file and subject), missing released targets, unwritable
         outputs; nothing is written then.
     """
-    with single_threaded_blas():
+    with blas_threads(1):
         return _run(cfg, progress)
 
 

@@ -134,7 +134,7 @@ def _fit_transforms(arrays: Mapping[str, np.ndarray], flavors: Sequence[str], tr
     fitted = [f for f in flavors if (given or {}).get(f) is None]
     new = _fit_each(spec, arrays, fitted, train_idx)
     for f in flavors:
-        t = new.get(f) or (given or {})[f]
+        t = new[f] if f in new else (given or {})[f]
         if f in new:
             ratio = getattr(t, "explained_variance_ratio_", None)
             if ratio is not None:
@@ -149,7 +149,7 @@ def _fit_transforms(arrays: Mapping[str, np.ndarray], flavors: Sequence[str], tr
 def _fit_each(spec: str, arrays: Mapping[str, np.ndarray], flavors: Sequence[str],
               train_idx: np.ndarray) -> dict[str, Any]:
     """``spec`` fitted on each flavor's training rows. Small fits run side by side, one thread each with
-    single-threaded BLAS (the same numbers; a fit that large runs alone on all BLAS threads)."""
+    single-threaded BLAS (the same numbers); larger fits run one after the other on all BLAS threads."""
     from ..threads import blas_threads, usable_cores
     from ..transforms import make_transform
     from ..transforms._pca import ONE_THREAD_VALUES

@@ -301,6 +301,20 @@ def test_cohort_subject_mismatch_and_duplicates(tmp_path: Path) -> None:
         load_cohort([f"{FC}={e}"])
 
 
+def test_cohort_read_in_threads_is_the_cohort_read_in_turn(tmp_path: Path) -> None:
+    flavors = ["FCcorr_fs86_hpf", "FCcorr_fs86_hpfgsr", "SCifod2act_fs86_volnorm"]
+    specs = [f"{f}={save(tmp_path / f'{f}.mat', data=sym(4, 86, seed=k), subjects=cell(['a', 'b', 'c', 'd']))}"
+             for k, f in enumerate(flavors)]
+    one, two = load_cohort(specs), load_cohort(specs, workers=2)
+    assert two.flavors == one.flavors == flavors and two.subjects == one.subjects
+    for f in flavors:
+        np.testing.assert_array_equal(two.read(f, 0, 4), one.read(f, 0, 4))
+    # the error is the first failing input's, in the order given, whichever thread finishes first
+    bad = [f"FCpcorr_fs86_hpf={tmp_path / 'missing.mat'}", f"SCsdstream_fs86_volnorm={save(tmp_path / 'x.mat', data=sym(2, 80))}"]
+    with pytest.raises(InputDataError, match="not found"):
+        load_cohort([specs[0], *bad], workers=2)
+
+
 # --------------------------------------------------------------------------- NumPy
 
 

@@ -79,6 +79,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
     from ..inference import resolve_device
     from ..io import load_cohort, read_split_file
     from ..io._atomic import check_writable_dir
+    from ..threads import usable_cores
     from ..transforms.files import load_transforms
     from .resume import absolute_inputs, option_name, resolve_resume
 
@@ -97,7 +98,7 @@ def _train_from_inputs(inputs: Sequence[str], config: TrainConfig, *, progress: 
 
         check_writable_dir(str(output_prefix(config.output)))
     specs = [FlavorSpec.parse(s) for s in inputs]
-    cohort = load_cohort(specs)
+    cohort = load_cohort(specs, workers=min(2, usable_cores()))  # two files' parsing buffers at a time, at most
     groups = {s.flavor.name: s.flavor.group for s in cohort.sources.values()}
     split = read_split_file(config.split_file) if config.split_file and not config.resume else None
     transforms = load_transforms(config.transform_files) if config.transform_files else None

@@ -259,3 +259,15 @@ def test_batched_torch_float32() -> None:
         ref = evaluate_path(true, pred[p])
         for k in ("top1acc", "avgrank", "avgcorr", "avgcorr_resid", "explainedvar"):
             assert out[k][p].item() == pytest.approx(ref[k], abs=1e-5), k
+
+
+def test_a_shared_truth_gives_what_the_truth_per_path_gives() -> None:
+    # one truth for every path is broadcast (normalised once), not copied per path: same metrics
+    g = torch.Generator().manual_seed(4)
+    true = torch.randn(9, 30, generator=g, dtype=torch.float64)
+    pred = true + 0.8 * torch.randn(4, 9, 30, generator=g, dtype=torch.float64)
+    shared = evaluate_paths_torch(true, pred)
+    per_path = evaluate_paths_torch(true.expand(4, 9, 30).clone(), pred)
+    for name in shared:
+        assert shared[name].shape == (4,)
+        torch.testing.assert_close(shared[name], per_path[name], rtol=1e-12, atol=1e-12)

@@ -109,12 +109,13 @@ def _wanted(metrics: tuple[str, ...] | None) -> tuple[str, ...]:
 
 
 def _stacks(true: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Truth and prediction as float64 ``[P, n, F]`` stacks (a 2-D truth is shared by all paths)."""
+    """Truth and prediction as float64 stacks: predictions ``[P, n, F]``, the truth ``[P, n, F]`` or, when
+    one truth serves every path, ``[1, n, F]`` (broadcast: its rows are normalised once, not P times)."""
     if pred.dim() == 2:
         pred = pred.unsqueeze(0)
     if true.dim() == 2:
-        true = true.unsqueeze(0).expand(pred.shape[0], -1, -1)
-    if true.shape != pred.shape:
+        true = true.unsqueeze(0)
+    if true.shape[-2:] != pred.shape[-2:] or true.shape[0] not in (1, pred.shape[0]):
         raise ValueError(f"true and predicted stacks differ in shape: {tuple(true.shape)} vs {tuple(pred.shape)}")
     return true.to(_F64), pred.to(_F64)
 

@@ -29,20 +29,3 @@ def test_fit_pca_matches_scikit_learn(n: int, p: int, k: int, solver: str) -> No
     np.testing.assert_allclose(components, ref.components_, rtol=0, atol=1e-9)
     assert ratio == pytest.approx(float(np.sum(ref.explained_variance_ratio_)), rel=1e-10)
 
-
-def test_fits_side_by_side_equal_fits_one_after_another(monkeypatch: pytest.MonkeyPatch) -> None:
-    # kraken train fits small transforms in threads (single-threaded BLAS each): the same numbers
-    import kraken_cli.engine.threads as threads
-    from kraken_cli.engine.training._setup import _fit_each
-
-    rng = np.random.default_rng(3)
-    arrays = {f"f{i}": rng.standard_normal((40, 300)) for i in range(3)}
-    idx = np.arange(0, 40, 2)
-    fitted = {}
-    for cores in (1, 2):
-        monkeypatch.setattr(threads, "usable_cores", lambda cores=cores: cores)
-        fitted[cores] = _fit_each("pca8", arrays, list(arrays), idx)
-    for f in arrays:
-        np.testing.assert_array_equal(fitted[1][f].components_, fitted[2][f].components_)
-        np.testing.assert_array_equal(fitted[1][f].pca_mean_, fitted[2][f].pca_mean_)
-        assert fitted[1][f].input_normscale_ == fitted[2][f].input_normscale_

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,12 +129,15 @@ def _order(arrays: Mapping[str, Any], names: Sequence[str], where: str) -> list[
 
 def _fit_transforms(arrays: Mapping[str, np.ndarray], flavors: Sequence[str], train_idx: np.ndarray,
                     given: Mapping[str, Any] | None, spec: str) -> tuple[dict[str, Any], list[str]]:
+    from ..transforms import make_transform
+
     out: dict[str, Any] = {}
-    fitted = [f for f in flavors if (given or {}).get(f) is None]
-    new = _fit_each(spec, arrays, fitted, train_idx)
+    fitted: list[str] = []
     for f in flavors:
-        t = new[f] if f in new else (given or {})[f]
-        if f in new:
+        t = (given or {}).get(f)
+        if t is None:
+            t = make_transform(spec).fit(arrays[f][train_idx])
+            fitted.append(f)
             ratio = getattr(t, "explained_variance_ratio_", None)
             if ratio is not None:
                 log.info("fitted %s for %s (training variance kept: %.2f%%)", t.spec, f, 100 * ratio)
@@ -144,24 +146,6 @@ def _fit_transforms(arrays: Mapping[str, np.ndarray], flavors: Sequence[str], tr
                                  f"{arrays[f].shape[1]}", hint="give the transform file that matches the inputs")
         out[f] = t
     return out, fitted
-
-
-def _fit_each(spec: str, arrays: Mapping[str, np.ndarray], flavors: Sequence[str],
-              train_idx: np.ndarray) -> dict[str, Any]:
-    """``spec`` fitted on each flavor's training rows. Small fits run side by side, one thread each with
-    single-threaded BLAS (the same numbers); larger fits run one after the other on all BLAS threads."""
-    from ..threads import blas_threads, usable_cores
-    from ..transforms import make_transform
-    from ..transforms._pca import ONE_THREAD_VALUES
-
-    def fit(f: str) -> Any:
-        return make_transform(spec).fit(arrays[f][train_idx])
-
-    workers = min(len(flavors), usable_cores())
-    if workers < 2 or any(len(train_idx) * arrays[f].shape[1] >= ONE_THREAD_VALUES for f in flavors):
-        return {f: fit(f) for f in flavors}
-    with blas_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(flavors, pool.map(fit, flavors)))
 
 
 def _new_model(cfg: TrainConfig, sizes: list[int], seed: int) -> Krakencoder:

@@ -189,6 +189,7 @@ def load_cohort(specs: Sequence[str | FlavorSpec], *, field: str | None = None, 
     """
     if isinstance(specs, (str, FlavorSpec)):
         specs = [specs]
+
     def read(spec: str | FlavorSpec) -> list[EdgeSource]:
         return read_input(spec, field=field, impute_missing=impute_missing, edge_order=edge_order)
 

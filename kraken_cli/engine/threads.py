@@ -50,11 +50,8 @@ def blas_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency
-        yield
-        return
+    from threadpoolctl import threadpool_limits  # a dependency; imported when a limit is asked for
+
     with threadpool_limits(limits=n, user_api="blas"):
         yield
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .._malloc import keep_freed_buffers
 from ..errors import TrainingError
 from ..model import Krakencoder
 from ..threads import ThreadChoice, choose_threads
@@ -70,7 +71,9 @@ def thread_choice(requested: int | None, n_paths: int, batch_size: int, width: i
 
 @contextlib.contextmanager
 def training_threads(n: int | None) -> Iterator[None]:
-    """Use ``n`` CPU threads inside the block (None: leave torch's setting), restoring the setting after."""
+    """Use ``n`` CPU threads inside the block (None: leave torch's setting), restoring the setting after;
+    freed buffers are kept for the next batch from here on (:func:`.._malloc.keep_freed_buffers`)."""
+    keep_freed_buffers()
     old = torch.get_num_threads()
     try:
         if n and n != old:

@@ -81,8 +81,9 @@ class StatsLoss(torch.autograd.Function):
         if any(k in weights for k in CORR_TERMS):
             var = q - s * s / f
             inv_ny = var.clamp_min(EPS * EPS).rsqrt()
-            c = g * inv_ny * t.inv_nx
-            saved.update(var=var, inv_ny=inv_ny, c=c)
+            scale = inv_ny * t.inv_nx                                                  # d C / d G
+            c = g * scale
+            saved.update(var=var, inv_ny=inv_ny, scale=scale, c=c)
             if "correye" in weights:
                 e = c - _eye(n, c)
                 v = torch.linalg.vector_norm(e, dim=(-2, -1))
@@ -97,20 +98,19 @@ class StatsLoss(torch.autograd.Function):
                 total += weights["corrmatch"] * v
                 saved.update(corrmatch=(m, v))
         if any(k in weights for k in DIST_TERMS + SQ_TERMS):
-            dot = g + s * t.mx
+            dot = torch.addcmul(g, s, t.mx)                                            # X_a . Y_b
             if any(k in weights for k in DIST_TERMS):
-                d2 = t.qx + q - 2 * dot
-                d = d2.clamp_min(TINY).sqrt()
-                saved.update(d=d, half_inv_d=torch.where(d2 > TINY, 0.5 / d, 0.0))  # d D / d D^2
-                diag = d.diagonal(dim1=-2, dim2=-1).mean(dim=-1)
+                d2 = (q + t.qx).add_(dot, alpha=-2).clamp_min_(TINY)                   # clamped D^2
+                d = d2.sqrt()
+                saved.update(d=d, d2=d2)
+                diag = d.diagonal(dim1=-2, dim2=-1)
+                mean_diag = diag.mean(dim=-1)
                 if "dist" in weights:
-                    off = (d.sum(dim=(-2, -1)) - diag * n) / (n * (n - 1))
-                    total += weights["dist"] * (diag - off)
+                    off = (d.sum(dim=(-2, -1)) - mean_diag * n) / (n * (n - 1))
+                    total += weights["dist"] * (mean_diag - off)
                 if "neidist" in weights:
-                    dp = d + _eye(n, d) * d.amax(dim=(-2, -1), keepdim=True)
-                    col_min, col_arg = dp.min(dim=-2)       # nearest prediction row of each target
-                    row_min, row_arg = dp.min(dim=-1)       # nearest target row of each prediction
-                    total += weights["neidist"] * (diag - (col_min.mean(dim=-1) + row_min.mean(dim=-1)) / 2)
+                    col_min, col_arg, row_min, row_arg = _nearest_others(d, diag)
+                    total += weights["neidist"] * (mean_diag - (col_min.mean(dim=-1) + row_min.mean(dim=-1)) / 2)
                     saved.update(neidist=(col_arg, row_arg))
             if any(k in weights for k in SQ_TERMS):
                 sq = t.qx.sum(dim=(-2, -1)) + q.sum(dim=(-2, -1)) - 2 * dot.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
@@ -128,44 +128,63 @@ class StatsLoss(torch.autograd.Function):
         n, f = g.shape[-1], t.n_features
         go = torch.where(ctx.finite, grad, 0.0)[..., None, None]                   # [B, K, 1, 1]
         dq = torch.zeros_like(s)
-        if "d" in saved:  # D^2 = qx + q - 2 dot
-            dd2 = _d_dist(saved, w, go, n).mul_(saved["half_inv_d"])
-            dq += dd2.sum(dim=-1, keepdim=True)
-            ddot = dd2.mul_(-2)
-        else:
-            ddot = torch.zeros_like(g)
-        k = go[..., 0] * (w.get("msesum", 0.0) + w.get("mse", 0.0) / (n * f))        # [B, K, 1]
-        if any(x in w for x in SQ_TERMS):  # sq = sum qx + sum q - 2 sum diag dot
-            dq += k.unsqueeze(-1)
-            ddot.diagonal(dim1=-2, dim2=-1).sub_(2 * k)
-        ds = (ddot * t.mx).sum(dim=-1, keepdim=True)                                 # dot = g + s mx
-        dg = ddot
-        if "c" in saved:  # c = g inv_ny inv_nx, inv_ny = var^-1/2, var = q - s^2 / F
+        ds = torch.zeros_like(s)
+        dg = None
+        if "c" in saved:  # c = g scale, scale = inv_ny inv_nx, inv_ny = var^-1/2, var = q - s^2 / F
             dc = _d_corr(saved, w, go, n)
-            c, inv_ny = saved["c"], saved["inv_ny"]
-            dvar = (dc * c).sum(dim=-1, keepdim=True).mul_(-0.5 * inv_ny * inv_ny)
+            inv_ny = saved["inv_ny"]
+            dvar = (dc * saved["c"]).sum(dim=-1, keepdim=True).mul_(-0.5 * inv_ny * inv_ny)
             dvar = torch.where(saved["var"] > EPS * EPS, dvar, 0.0)
             dq += dvar
             ds += dvar * (-2 * s / f)
-            dg = dg.addcmul_(dc, inv_ny * t.inv_nx)
+            dg = dc.mul_(saved["scale"])
+        dg = dg if dg is not None else torch.zeros_like(g)
+        mx = t.mx[:, :, 0, :]                                                       # [B, 1, n]: mean(X_a)
+        if "d" in saved:  # D^2 = qx + q - 2 dot, dot = g + s mx: dq, ds and dg get d D^2 = d D / 2D
+            (_dense_dist if "dist" in w else _sparse_neidist)(saved, w, go, n, mx, dq, ds, dg)
+        if any(x in w for x in SQ_TERMS):  # sq = sum qx + sum q - 2 sum diag dot
+            k = go[..., 0] * (w.get("msesum", 0.0) + w.get("mse", 0.0) / (n * f))    # [B, K, 1]
+            dq += k.unsqueeze(-1)
+            dg.diagonal(dim1=-2, dim2=-1).sub_(2 * k)
+            ds -= (2 * k * mx).unsqueeze(-1)
         return dg, ds, dq, None, None
+
+
+def _nearest_others(d: torch.Tensor, diag: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(col_min, col_arg, row_min, row_arg)``: the nearest other row of each column and column of each
+    row of ``D`` (the diagonal raised by ``max D`` while they are found, then restored exactly)."""
+    kept = diag.clone()
+    diag.add_(d.amax(dim=(-2, -1)).unsqueeze(-1))
+    col_min, col_arg = d.min(dim=-2)       # nearest prediction row of each target
+    row_min, row_arg = d.min(dim=-1)       # nearest target row of each prediction
+    diag.copy_(kept)
+    return col_min, col_arg, row_min, row_arg
 
 
 def _d_corr(saved: dict[str, Any], w: dict[str, float], go: torch.Tensor, n: int) -> torch.Tensor:
     """d loss / d C (a new tensor)."""
-    dc = torch.zeros_like(saved["c"])
+    dc: torch.Tensor | None = None
     for name in ("correye", "corrmatch"):
         if name in saved:
             e, v = saved[name]
-            dc.addcmul_(e, w[name] * go / v.clamp_min(EPS)[..., None, None])
+            coef = w[name] * go / v.clamp_min(EPS)[..., None, None]
+            dc = e * coef if dc is None else dc.addcmul_(e, coef)
+    if dc is None:
+        dc = torch.zeros_like(saved["c"])
     if "corrtrace" in w:  # -(I / n - 1 / n^2)
         dc += w["corrtrace"] * go / n ** 2
         dc.diagonal(dim1=-2, dim2=-1).sub_(w["corrtrace"] * go[..., 0] / n)
     return dc
 
 
-def _d_dist(saved: dict[str, Any], w: dict[str, float], go: torch.Tensor, n: int) -> torch.Tensor:
-    """d loss / d D (a new tensor)."""
+def _half_inv(d: torch.Tensor, d2: torch.Tensor) -> torch.Tensor:
+    """``d D / d D^2 = 1 / 2D``, 0 where ``D^2`` was clamped (no gradient, as ``clamp_min``)."""
+    return torch.where(d2 > TINY, 0.5 / d, 0.0)
+
+
+def _dense_dist(saved: dict[str, Any], w: dict[str, float], go: torch.Tensor, n: int, mx: torch.Tensor,
+                dq: torch.Tensor, ds: torch.Tensor, dg: torch.Tensor) -> None:
+    """``dist`` (every distance counts) and ``neidist``: d loss / d D on the whole matrix, added on."""
     d = saved["d"]
     off = -w.get("dist", 0.0) * go / (n * (n - 1))                 # dist's off-diagonal mean
     dd = off.expand_as(d).clone()
@@ -176,7 +195,32 @@ def _d_dist(saved: dict[str, Any], w: dict[str, float], go: torch.Tensor, n: int
         step = (-w["neidist"] / (2 * n)) * go
         dd.scatter_add_(-2, col_arg.unsqueeze(-2), step.expand(*col_arg.shape[:-1], 1, n))
         dd.scatter_add_(-1, row_arg.unsqueeze(-1), step.expand(*row_arg.shape, 1))
-    return dd
+    dd2 = dd.mul_(_half_inv(d, saved["d2"]))
+    dq += dd2.sum(dim=-1, keepdim=True)
+    ddot = dd2.mul_(-2)
+    ds += (ddot * mx.unsqueeze(-2)).sum(dim=-1, keepdim=True)
+    dg += ddot
+
+
+def _sparse_neidist(saved: dict[str, Any], w: dict[str, float], go: torch.Tensor, n: int, mx: torch.Tensor,
+                    dq: torch.Tensor, ds: torch.Tensor, dg: torch.Tensor) -> None:
+    """``neidist`` alone: d loss / d D is non-zero at ``3n`` places per path (the diagonal, each column's and
+    each row's nearest other), so only those are gathered and added on, never the whole matrix."""
+    d, d2 = saved["d"], saved["d2"]
+    col_arg, row_arg = saved["neidist"]                            # [B, K, n]: b of column a; a of row b
+    nei = w["neidist"] * go[..., 0]                                # [B, K, 1]
+    at_col = (col_arg.unsqueeze(-2), -2)
+    at_row = (row_arg.unsqueeze(-1), -1)
+    v_diag = (nei / n) * _half_inv(d.diagonal(dim1=-2, dim2=-1), d2.diagonal(dim1=-2, dim2=-1))
+    v_col, v_row = ((-nei / (2 * n)) * _half_inv(d.gather(dim, idx), d2.gather(dim, idx)).squeeze(dim)
+                    for idx, dim in (at_col, at_row))              # d loss / d D^2 at those places
+    dq_b = (v_diag + v_row).scatter_add_(-1, col_arg, v_col)       # row b's sum: its own and the columns'
+    dq += dq_b.unsqueeze(-1)
+    ds_b = (v_diag * mx + v_row * mx.expand_as(row_arg).gather(-1, row_arg)).scatter_add_(-1, col_arg, v_col * mx)
+    ds -= (2 * ds_b).unsqueeze(-1)                                 # d dot = -2 d D^2; d s = d dot mx
+    dg.diagonal(dim1=-2, dim2=-1).sub_(2 * v_diag)
+    dg.scatter_add_(-2, at_col[0], (-2 * v_col).unsqueeze(-2))
+    dg.scatter_add_(-1, at_row[0], (-2 * v_row).unsqueeze(-1))
 
 
 __all__ = ["CORR_TERMS", "DIST_TERMS", "SQ_TERMS", "StatsLoss", "TargetStats"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kraken_cli.engine.fused_loss import FUSED_TERMS, RowStats, fused_output_loss, supported
+from kraken_cli.engine._stats_loss import StatsLoss, TargetStats
+from kraken_cli.engine.fused_loss import FUSED_TERMS, RowStats, centred, fused_output_loss, supported
 from kraken_cli.engine.losses import OUTPUT_LOSSES, PAPER_RECIPE, output_loss, parse_recipe
 from kraken_cli.engine.training._packed_decode import DecodeStats
 
 RECIPES = [PAPER_RECIPE, "corrtrace+corrmatch.w0.5+dist+msesum", "mse", "correye.w2+mse.w3+neidist",
-           "encdist"]  # the last has no output term
+           "dist+neidist.w2+mse", "encdist"]  # the last has no output term
 SHAPES = [((4, 1, 41, 30), (4, 5, 41, 30)),    # packed trainer: one target per decoder, K sources
           ((1, 41, 30), (3, 41, 30)),          # module trainer: one target, S sources
           ((41, 30), (41, 30)),                # one path
@@ -62,6 +63,28 @@ def test_degenerate_rows_stay_finite() -> None:
     assert torch.isfinite(b).all() and torch.isfinite(gb).all()
     # a zero distance from the dot products is sqrt(rounding): ~1e-8 of the row norm
     torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
+
+
+def test_neidist_gradient_from_its_few_places_equals_the_whole_matrix() -> None:
+    # neidist alone takes the sparse backward, with dist (weight 0) the dense one; some squared distances
+    # come out negative (clamped: no gradient there), including diagonal and nearest-other places
+    gen = torch.Generator().manual_seed(5)
+    b, k, n, f = 2, 3, 9, 16
+    x = torch.randn(b, n, f, generator=gen, dtype=torch.float64)
+    mx, cx = centred(x)
+    g = torch.randn(b, k, n, n, generator=gen, dtype=torch.float64)
+    s = torch.randn(b, k, n, 1, generator=gen, dtype=torch.float64)
+    q = torch.rand(b, k, n, 1, generator=gen, dtype=torch.float64) * 5
+    g[0, 0, 3, 3] = g[0, 0, 4, 5] = g[1, 2, 0, 7] = 1e3  # D^2 < 0 there
+    t = TargetStats.of(x, mx, cx, with_uxx=False)
+    grads = []
+    for weights in ({"neidist": 1.5}, {"neidist": 1.5, "dist": 0.0}):
+        leaves = [v.clone().requires_grad_() for v in (g, s, q)]
+        (StatsLoss.apply(*leaves, t, weights) * torch.arange(1.0, k + 1, dtype=torch.float64)).sum().backward()
+        grads.append([v.grad for v in leaves])
+    assert grads[0][0][0, 0, 3, 3] == 0 and grads[0][0][0, 0, 4, 5] == 0  # clamped: the diagonal, a nearest other
+    for sparse, dense in zip(*grads):
+        torch.testing.assert_close(sparse, dense, rtol=1e-12, atol=1e-14)
 
 
 def test_var_goes_to_the_reference() -> None:

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..losses import LossRecipe, latent_loss, mse
+from .._self_loss import fused_latent_loss
+from ..losses import LossRecipe, mse
 from ._masks import keep_mask
 from .paths import TrainPath
 
@@ -323,7 +324,7 @@ def batch_objective(net: Net, batch: Batch, plan: PathPlan, recipe: LossRecipe, 
     shard = net.shard
     z = net.encode(batch, masks)
     zt = None if targets is None else targets.z
-    lat = latent_loss(recipe, zt, z)
+    lat = fused_latent_loss(recipe, zt, z)
     if targets is not None and targets.mse_weight > 0:
         lat = lat + targets.mse_weight * mse(targets.z, z)
     source = targets.z if targets is not None and targets.strict else z

@@ -105,8 +105,14 @@ def draw(kind: str, record: object, out_file: str | os.PathLike[str], title: str
     return heatmap_from_record(record, out_file)  # type: ignore[arg-type]
 
 
+#: Niceness of a helper: its imports yield to the training they run beside (they took its first epochs' time).
+HELPER_NICENESS = 10
+
+
 def main() -> int:
     """The helper: import the plotting code now, then draw the one figure asked for on stdin."""
+    if hasattr(os, "nice"):
+        os.nice(HELPER_NICENESS)
     from ..plots import curves, select  # noqa: F401  (the import is the point: done while the model trains)
 
     line = sys.stdin.readline()

@@ -27,7 +27,6 @@ from functools import partial
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import fused_loss
@@ -53,6 +52,7 @@ from ._common import (
 from ._masks import keep_masks
 from ._optim import AdamW
 from ._packed_decode import decode_stats
+from ._packed_encode import PackedEncode
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +121,12 @@ class PackedNet(nn.Module):
         if flavors is not None:
             idx = torch.tensor(list(flavors), dtype=torch.long, device=x.device)
             x, w, b = x.index_select(0, idx), w.index_select(0, idx), b.index_select(0, idx)
-        h = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+        mask = None
         if masks is not None and self.p > 0:
             fl = range(self.plan.n_flavors) if flavors is None else flavors
-            h = h * keep_masks(h.shape[1:], self.p, [(partial(masks.encoder, i), None) for i in fl], h, 0)
-        return F.normalize(h, p=2.0, dim=-1) if self.normalize else h
+            shape = (x.shape[1], w.shape[1])
+            mask = keep_masks(shape, self.p, [(partial(masks.encoder, i), None) for i in fl], x, 0)
+        return PackedEncode.apply(x, w, b, mask, self.normalize)
 
     def output_losses(self, z: torch.Tensor, batch: Batch, masks: Masks | None, recipe: LossRecipe) -> torch.Tensor:
         """Output loss of the shard's paths (its row order), chunk by chunk (:data:`CHUNK_ELEMENTS`);

@@ -1,18 +1,24 @@
-"""kraken's AdamW equals torch.optim.AdamW and skips parameters without gradient."""
+"""kraken's AdamW equals torch.optim.AdamW (fused where torch has the kernel) and skips parameters without gradient."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from kraken_cli.engine.training import _optim as optim
 from kraken_cli.engine.training._optim import AdamW
 
 
-def test_matches_torch_adamw_bit_for_bit() -> None:
+@pytest.mark.parametrize("kernel", ["fused", "foreach"])
+def test_matches_torch_adamw_bit_for_bit(kernel: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if kernel == "foreach":  # torch without the fused kernel (< 2.4 on CPU): the single-tensor arithmetic
+        monkeypatch.setattr(optim, "_fused", lambda params: False)
     torch.manual_seed(0)
     a = torch.nn.Linear(6, 4)
     b = torch.nn.Linear(6, 4)
     b.load_state_dict(a.state_dict())
-    oa = torch.optim.AdamW(a.parameters(), lr=3e-3, weight_decay=0.05)
+    fused = optim._fused(list(b.parameters()))  # torch 2.4+ on CPU: its fused kernel, else the single-tensor path
+    oa = torch.optim.AdamW(a.parameters(), lr=3e-3, weight_decay=0.05, fused=fused or None)
     ob = AdamW(b.parameters(), lr=3e-3, weight_decay=0.05)
     g = torch.Generator().manual_seed(1)
     for _ in range(30):

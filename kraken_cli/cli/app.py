@@ -56,7 +56,19 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
-    app()
+    try:
+        app()
+    finally:
+        _before_exit()
+
+
+def _before_exit() -> None:
+    """The command is done: exempt its objects from the garbage collector's passes at interpreter exit
+    (``gc.freeze``), which spent 0.4-0.5 s of every command that imported torch walking objects that the
+    process's exit frees anyway. Finalizers and ``atexit`` handlers run as before."""
+    import gc
+
+    gc.freeze()
 
 
 _register()

@@ -24,7 +24,9 @@ Every term is unchanged by transposing ``C`` or ``D``, so these are the referenc
 follows from the two definitions above; a clamped norm or distance passes no gradient, as
 ``clamp_min`` does in the reference, and a path whose loss is NaN gets none (the reference's
 ``nan_to_num``). Working without autograd, the forward keeps only what the backward needs and
-the backward is a dozen tensor operations instead of autograd's ~60 small-matrix nodes.
+the backward is a few dozen tensor operations instead of autograd's ~60 small-matrix nodes. Without
+``dist``, ``d loss / d D`` is non-zero at only ``3n`` places per path (the diagonal and each row's and
+column's nearest other), so ``neidist``'s chain is gathered at those places, never over the whole matrix.
 """
 
 from __future__ import annotations

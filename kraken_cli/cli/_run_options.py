@@ -1,13 +1,21 @@
-"""Options of ``kraken run`` alone (shared ones are in :mod:`._options`), one alias per option."""
+"""Options of ``kraken run`` alone (shared ones are in :mod:`._options`), one alias per option.
+
+:data:`DEFAULT` holds the field defaults of the engine's ``PredictConfig`` and ``PredictOptions`` (read
+without torch), so ``kraken run --help`` shows the engine's own defaults and the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from kraken_cli.engine.pipelines.configs import PredictConfig, PredictOptions, field_defaults
+
 from . import _complete
+
+DEFAULT: dict[str, Any] = field_defaults(PredictConfig, PredictOptions)
 
 AdaptSourceOpt = Annotated[list[str], typer.Option(
     "--adapt-source", metavar="FLAVOR=PATH", help="Fit --adapt on this data's mean instead of the inputs'.")]

@@ -7,16 +7,15 @@ own defaults and the two cannot drift apart.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
+from kraken_cli.engine.pipelines.configs import field_defaults
 from kraken_cli.engine.training.config import TrainConfig
 
-DEFAULT: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-                           if f.default is not dataclasses.MISSING}
+DEFAULT: dict[str, Any] = field_defaults(TrainConfig)
 
 PathsOpt = Annotated[list[str], typer.Option(
     "--paths", metavar="SCFC|SC|FC|SC2FC|FC2SC|self|A->B", help="Paths to train (repeatable; united into one model).")]

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from kraken_cli.engine.pipelines.configs import AdaptConfig, field_defaults
+
 from . import _complete
 from ._common import ReportStyle, with_report_style
 from ._console import out
@@ -23,6 +25,8 @@ from ._options import (
     model_and_data,
 )
 
+DEFAULT = field_defaults(AdaptConfig)  # the engine's defaults, shown by --help
+
 
 @with_report_style
 def adapt_command(
@@ -30,14 +34,14 @@ def adapt_command(
     inputs: InputOpt = [],  # noqa: B006
     output: Annotated[Path, typer.Option("-o", "--output", help="Adapter file to write (JSON).")] = Path("adapter.json"),
     mode: Annotated[str, typer.Option("--mode", metavar="meanshift|meanfit|meanfit+meanshift",
-                                      help="Adaptation to fit.", autocompletion=_complete.complete_adapt_mode)] = "meanfit+meanshift",
+                                      help="Adaptation to fit.", autocompletion=_complete.complete_adapt_mode)] = DEFAULT["mode"],
     checkpoint: CheckpointOpt = [],  # noqa: B006
     transform: TransformOpt = [],  # noqa: B006
-    cache_dir: CacheDirOpt = None,
-    subjects: SubjectsOpt = None,
-    edge_order: EdgeOrderOpt = "triu",
-    impute_missing: ImputeMissingOpt = "none",
-    device: DeviceOpt = "cpu",
+    cache_dir: CacheDirOpt = DEFAULT["cache_dir"],
+    subjects: SubjectsOpt = DEFAULT["subjects"],
+    edge_order: EdgeOrderOpt = DEFAULT["edge_order"],
+    impute_missing: ImputeMissingOpt = DEFAULT["impute_missing"],
+    device: DeviceOpt = DEFAULT["device"],
     *,
     style: ReportStyle,
 ) -> None:
@@ -50,7 +54,7 @@ def adapt_command(
         kraken run -c model.pt -t model_ioxfm.npy -i FCcorr_fs86_hpf=new_subject.mat --adapter siteB.json -o out.mat
     """
     with reporting_errors(as_json=style.as_json):
-        from kraken_cli.engine.pipelines.adapt import AdaptConfig, fit_adapter
+        from kraken_cli.engine.pipelines.adapt import fit_adapter
 
         result = fit_adapter(AdaptConfig(**model_and_data(ctx.params), output=str(output), mode=mode))
     style.show(json=result.to_dict, quiet=lambda: [result.file], tables=lambda: _tables(result))

@@ -27,6 +27,7 @@ from ._options import (
     model_and_data,
 )
 from ._run_options import (
+    DEFAULT,
     AdapterOpt,
     AdaptSourceOpt,
     BidsAppOpt,
@@ -54,36 +55,36 @@ def run_command(
     inputs: InputOpt = [],  # noqa: B006  (typer needs a literal default)
     checkpoint: CheckpointOpt = [],  # noqa: B006
     transform: TransformOpt = [],  # noqa: B006
-    adapt: AdaptModeOpt = "none",
+    adapt: AdaptModeOpt = DEFAULT["adapt"],
     adapt_source: AdaptSourceOpt = [],  # noqa: B006
-    adapter: AdapterOpt = None,
-    fusion: FusionOpt = False,
+    adapter: AdapterOpt = DEFAULT["adapter"],
+    fusion: FusionOpt = DEFAULT["fusion"],
     fusion_include: FusionIncludeOpt = [],  # noqa: B006
-    fusion_noself: FusionNoselfOpt = False,
-    fusion_noatlas: FusionNoatlasOpt = False,
-    fusion_norm: FusionNormOpt = False,
-    only_fusion: OnlyFusionOpt = False,
+    fusion_noself: FusionNoselfOpt = DEFAULT["fusion_noself"],
+    fusion_noatlas: FusionNoatlasOpt = DEFAULT["fusion_noatlas"],
+    fusion_norm: FusionNormOpt = DEFAULT["fusion_norm"],
+    only_fusion: OnlyFusionOpt = DEFAULT["only_fusion"],
     outputs: OutputsOpt = [],  # noqa: B006
-    output: OutputTemplateOpt = None,
-    square: SquareOpt = False,
-    fmt: FormatOpt = None,
-    edge_order: EdgeOrderOpt = "triu",
-    impute_missing: ImputeMissingOpt = "none",
+    output: OutputTemplateOpt = DEFAULT["output"],
+    square: SquareOpt = DEFAULT["square"],
+    fmt: FormatOpt = DEFAULT["fmt"],
+    edge_order: EdgeOrderOpt = DEFAULT["edge_order"],
+    impute_missing: ImputeMissingOpt = DEFAULT["impute_missing"],
     participant_label: ParticipantLabelOpt = [],  # noqa: B006
     bids: BidsAppOpt = None,
-    evaluate: EvaluateOpt = False,
-    metrics_csv: MetricsCsvOpt = None,
-    heatmap: HeatmapOpt = None,
-    qc: QcOpt = False,
-    qc_latents: QcLatentsOpt = None,
-    report: ReportOpt = None,
-    subjects: SubjectsOpt = None,
-    split_file: SplitFileOpt = None,
-    split: SplitOpt = None,
-    demean: DemeanOpt = "test",
-    chunk_size: ChunkSizeOpt = 256,
-    cache_dir: CacheDirOpt = None,
-    device: DeviceOpt = "auto",
+    evaluate: EvaluateOpt = DEFAULT["evaluate"],
+    metrics_csv: MetricsCsvOpt = DEFAULT["metrics_csv"],
+    heatmap: HeatmapOpt = DEFAULT["heatmap"],
+    qc: QcOpt = DEFAULT["qc"],
+    qc_latents: QcLatentsOpt = DEFAULT["qc_latents"],
+    report: ReportOpt = DEFAULT["report"],
+    subjects: SubjectsOpt = DEFAULT["subjects"],
+    split_file: SplitFileOpt = DEFAULT["split_file"],
+    split: SplitOpt = DEFAULT["split"],
+    demean: DemeanOpt = DEFAULT["demean"],
+    chunk_size: ChunkSizeOpt = DEFAULT["chunk_size"],
+    cache_dir: CacheDirOpt = DEFAULT["cache_dir"],
+    device: DeviceOpt = DEFAULT["device"],
     *,
     style: ReportStyle,
 ) -> None:
@@ -115,8 +116,7 @@ _INTERRUPTED = ("This run wrote no output: its files appear together at the end,
 def _run_config(p: dict[str, Any]) -> Any:
     """The engine's PredictConfig from the parsed options (usage errors raised here, before any input is read)."""
     from kraken_cli.engine.fusion import parse_fusion_include
-    from kraken_cli.engine.inference import PredictOptions
-    from kraken_cli.engine.pipelines.predict import PredictConfig
+    from kraken_cli.engine.pipelines.configs import PredictConfig, PredictOptions
 
     if (p["metrics_csv"] or p["heatmap"]) and not p["evaluate"]:
         raise typer.BadParameter("--metrics-csv and --heatmap need --evaluate")

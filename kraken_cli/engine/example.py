@@ -50,9 +50,9 @@ def run_example(folder: str | Path, *, n_subjects: int = 300, epochs: int = 200,
     n_subjects, epochs, seed : int
         Cohort size, training epochs, and the seed of both.
     """
-    from .inference import PredictOptions
     from .io._atomic import check_writable_dir
-    from .pipelines.predict import PredictConfig, predict
+    from .pipelines.configs import PredictConfig, PredictOptions
+    from .pipelines.predict import predict
     from .training import TrainConfig
     from .training.session import train_from_inputs
     from .training.splits import random_split_indices

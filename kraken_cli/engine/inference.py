@@ -24,13 +24,13 @@ from .errors import DeviceError, FlavorError, TransformError
 from .flavors import is_latent_name, match_flavor
 from .fusion import FusionGroup, check_variants, fuse, resolve_groups
 from .naming import sibling
+from .pipelines.configs import DEFAULT_CHUNK_SIZE, PredictOptions
 from .progress import NULL_PROGRESS, Progress
 from .transforms import Transform
 from .transforms.files import load_transforms
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 256
 #: Largest output (bytes) decoded in one call when several sources decode to the same flavor.
 DECODE_BATCH_BYTES = 64 * 2**20
 
@@ -43,21 +43,6 @@ def resolve_device(device: str = "auto") -> torch.device:
         raise DeviceError("--device cuda was asked for but no CUDA device is available",
                           hint="use --device cpu (or auto)")
     return torch.device(device)
-
-
-@dataclass(frozen=True)
-class PredictOptions:
-    """What to compute in a run (DESIGN 3 ``kraken run``)."""
-
-    outputs: tuple[str, ...] = ("all",)
-    fusion: bool = False
-    fusion_include: Mapping[str, Sequence[str]] | None = None
-    fusion_noself: bool = False
-    fusion_noatlas: bool = False
-    fusion_norm: bool = False
-    only_fusion: bool = False
-    adapt: str = "none"
-    chunk_size: int = DEFAULT_CHUNK_SIZE
 
 
 @dataclass

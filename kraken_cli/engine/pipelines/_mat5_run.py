@@ -24,9 +24,10 @@ import torch
 
 from ..connectome import Cohort, EdgeSource, FloatArray
 from ..flavors import Flavor
-from ..inference import KrakenModel, PredictOptions, PredictPlan
+from ..inference import KrakenModel, PredictPlan
 from ..io.writers import FileMeta, Mat5Writer, OutputFile
 from ..progress import Progress
+from .configs import PredictOptions
 
 
 def write_file_by_file(model: KrakenModel, cohort: Cohort, plan: PredictPlan, options: PredictOptions,

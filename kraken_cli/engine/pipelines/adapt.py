@@ -9,24 +9,8 @@ from typing import Any
 from ..adaptation import normalize_mode, save_adapter
 from ..errors import SpecError
 from ..flavors import FlavorSpec
-from ..inference import PredictOptions
 from ..progress import NULL_PROGRESS, Progress
-
-
-@dataclass(frozen=True)
-class AdaptConfig:
-    """What ``kraken adapt`` was asked to fit."""
-
-    inputs: tuple[str, ...]
-    output: str
-    mode: str = "meanfit+meanshift"
-    checkpoints: tuple[str, ...] = ()
-    transforms: tuple[str, ...] = ()
-    subjects: str | None = None
-    device: str = "cpu"
-    cache_dir: str | None = None
-    edge_order: str = "triu"  # order of [subjects x edges] inputs (as kraken run --edge-order)
-    impute_missing: str = "none"  # missing parcels (as kraken run --impute-missing)
+from .configs import AdaptConfig, PredictOptions
 
 
 @dataclass

@@ -158,9 +158,10 @@ def write_describe_report(path: str | Path, checkpoint: str | Path, record: str 
 def _validation_qc(result: TrainResult, cohort: Cohort) -> tuple[list[Section], KrakenModel, Cohort]:
     """QC of the validation subjects under the trained model, and observed vs predicted of a few of them."""
     from ..checkpoint import load_checkpoint
-    from ..inference import KrakenModel, PredictOptions
+    from ..inference import KrakenModel
     from ..qc import assess
     from ..report.content import sample_pairs
+    from .configs import PredictOptions
 
     model = KrakenModel(load_checkpoint(result.checkpoints[-1]), result.transforms)
     ids = [result.split.subjects[i] for i in result.split.val] or list(result.split.subjects)

@@ -6,7 +6,7 @@ Public API (imported lazily so that ``import kraken_cli.engine.errors`` stays ch
     model = load_model("model.pt", transforms=["model_ioxfm.npy"])
     cohort = load_cohort(["FCcorr_fs86_hpf=fc.mat"])
     result = model.predict(cohort, fusion=True)
-    qc = assess(model, cohort, model.plan(cohort, PredictOptions()))  # quality flags; PredictOptions: .inference
+    qc = assess(model, cohort, model.plan(cohort, PredictOptions()))  # flags; PredictOptions: .pipelines.configs
     trained = train(cohort.arrays(), TrainConfig(transformation="pca64", latent_size=32, epochs=300),
                     subjects=cohort.subjects)
     pcorr = run_connectivity(ConnectivityConfig.build(inputs=("ts/sub-*.tsv",), target="fs86", output="pcorr.mat"))

@@ -24,7 +24,8 @@ from .errors import DeviceError, FlavorError, TransformError
 from .flavors import is_latent_name, match_flavor
 from .fusion import FusionGroup, check_variants, fuse, resolve_groups
 from .naming import sibling
-from .pipelines.configs import DEFAULT_CHUNK_SIZE, PredictOptions
+from .pipelines.configs import DEFAULT_CHUNK_SIZE as DEFAULT_CHUNK_SIZE  # re-exported: its home before
+from .pipelines.configs import PredictOptions as PredictOptions
 from .progress import NULL_PROGRESS, Progress
 from .transforms import Transform
 from .transforms.files import load_transforms

@@ -137,8 +137,8 @@ def rebuild_cohort(folder: Path) -> tuple[dict[str, np.ndarray], list[str]]:
 
 def run_qc(specs: Sequence[str], qc_latents: str | None = None,
            model: tuple[str, str] = (str(P / "model.pt"), str(P / "model_ioxfm.npy"))) -> object:
-    from kraken_cli.engine.inference import PredictOptions
-    from kraken_cli.engine.pipelines.predict import PredictConfig, predict
+    from kraken_cli.engine.pipelines.configs import PredictConfig, PredictOptions
+    from kraken_cli.engine.pipelines.predict import predict
 
     cfg = PredictConfig(inputs=tuple(specs), checkpoints=(model[0],), transforms=(model[1],), qc=True,
                         qc_latents=qc_latents, options=PredictOptions(outputs=("encoded",)))
@@ -162,8 +162,8 @@ def kraken_model(folder: Path, data: dict[str, np.ndarray], subjects: Sequence[s
 def training_latents(folder: Path, data: dict[str, np.ndarray], subjects: Sequence[str],
                      train: Sequence[int]) -> str:
     """Fusion latents of the training subjects (what ``--qc-latents`` takes)."""
-    from kraken_cli.engine.inference import PredictOptions
-    from kraken_cli.engine.pipelines.predict import PredictConfig, predict
+    from kraken_cli.engine.pipelines.configs import PredictConfig, PredictOptions
+    from kraken_cli.engine.pipelines.predict import predict
 
     specs = write_cohort(folder / "train", {f: data[f][list(train)] for f in FLAVORS}, [subjects[i] for i in train])
     out = folder / "train_fusion_latents.mat"

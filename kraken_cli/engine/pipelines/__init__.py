@@ -2,6 +2,8 @@
 
 The CLI module of a command (``kraken_cli/cli/<command>.py``) parses options into the config, calls
 the one function below, and renders the result (``result.to_dict()`` is its ``--json``).
+The configs of ``run`` and ``adapt`` are in :mod:`.configs`, which imports no torch, so the CLI can show
+their defaults in ``--help``.
 
 =================  ===================================================================================
 command            pipeline

@@ -20,7 +20,7 @@ from ..io._atomic import committed_together, refuse_overwriting
 from ..io.writers import FileMeta, OutputFile, check_outputs, expand_template, open_writer, resolve_format
 from ..progress import NULL_PROGRESS, Progress
 from ..qc import LatentReference, QCResult
-from .configs import PredictConfig
+from .configs import DEMEAN_CHOICES, PredictConfig
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ def evaluate(model: KrakenModel, cohort: Cohort, truth_of: Mapping[str, str],
     """Identifiability metrics of every (source, output) pair that has ground truth (UPSTREAM 14)."""
     from ..metrics import evaluate_path
 
-    if demean not in ("test", "train"):
+    if demean not in DEMEAN_CHOICES:
         raise SpecError(f"--demean must be test or train, got {demean!r}")
     rows = []
     truths = {o: np.asarray(cohort.read(f), dtype=np.float64) for o, f in truth_of.items()}

@@ -12,6 +12,12 @@ from kraken_cli.engine.choices import Device, EdgeOrder, FileFormat, ImputeMode
 
 from . import _complete
 
+
+def flag(decls: str, help: str) -> Any:
+    """A boolean option, ``--x`` (off unless given) or ``--x/--no-x``, as an ``Annotated`` alias."""
+    return Annotated[bool, typer.Option(decls, help=help)]
+
+
 # -- common to every command ------------------------------------------------------------------
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Show more detail (info messages).")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars and no tables; errors only.")]

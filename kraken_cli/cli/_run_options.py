@@ -14,47 +14,44 @@ import typer
 from kraken_cli.engine.pipelines.configs import PredictConfig, PredictOptions, field_defaults
 
 from . import _complete
+from ._options import flag
 
-DEFAULT: dict[str, Any] = field_defaults(PredictConfig, PredictOptions)
+DEFAULT: dict[str, Any] = {**field_defaults(PredictConfig, PredictOptions), "bids": None}  # --bids fills two fields
 
 AdaptSourceOpt = Annotated[list[str], typer.Option(
     "--adapt-source", metavar="FLAVOR=PATH", help="Fit --adapt on this data's mean instead of the inputs'.")]
 AdapterOpt = Annotated[Optional[Path], typer.Option("--adapter", help="Apply a saved adapter file (from kraken adapt).")]
-FusionOpt = Annotated[bool, typer.Option("--fusion", help="Also predict from fused latents (mean over inputs).")]
+FusionOpt = flag("--fusion", "Also predict from fused latents (mean over inputs).")
 FusionIncludeOpt = Annotated[list[str], typer.Option(
     "--fusion-include", metavar="NAME=SEL[,SEL...]",
     help="Fusion group: SEL is all, SC, FC or flavor names (repeatable).")]
-FusionNoselfOpt = Annotated[bool, typer.Option(
-    "--fusion-noself", help="Add NAME.noself groups that leave out the target flavor.")]
-FusionNoatlasOpt = Annotated[bool, typer.Option(
-    "--fusion-noatlas", help="Add NAME.noatlas groups that leave out the target's atlas.")]
-FusionNormOpt = Annotated[bool, typer.Option(
-    "--fusion-norm", help="L2-normalise fused latents (the published model does not).")]
-OnlyFusionOpt = Annotated[bool, typer.Option("--only-fusion", help="Write predictions from fusion groups only.")]
+FusionNoselfOpt = flag("--fusion-noself", "Add NAME.noself groups that leave out the target flavor.")
+FusionNoatlasOpt = flag("--fusion-noatlas", "Add NAME.noatlas groups that leave out the target's atlas.")
+FusionNormOpt = flag("--fusion-norm", "L2-normalise fused latents (the published model does not).")
+OnlyFusionOpt = flag("--only-fusion", "Write predictions from fusion groups only.")
 OutputsOpt = Annotated[list[str], typer.Option(
     "--outputs", metavar="all|encoded|FLAVOR", help="What to predict (repeatable): all flavors, the latent, or flavors.",
     autocompletion=_complete.complete_flavor)]
 OutputTemplateOpt = Annotated[Optional[str], typer.Option(
     "-o", "--output", metavar="TEMPLATE", help="Output file; {input} and {output} make one file per input/output.")]
-SquareOpt = Annotated[bool, typer.Option(
-    "--square", help="Write R x R matrices (NaN diagonal) instead of edge vectors.")]
+SquareOpt = flag("--square", "Write R x R matrices (NaN diagonal) instead of edge vectors.")
 BidsAppOpt = Annotated[Optional[tuple[str, str]], typer.Option(
     "--bids", metavar="DERIV_DIR OUTDIR",
     help="BIDS App mode: read the XCP-D / QSIRecon / kraken outputs found in DERIV_DIR (-i FLAVOR=SELECTOR "
          "names the others) and write BIDS derivatives to OUTDIR.")]
-EvaluateOpt = Annotated[bool, typer.Option(
-    "--evaluate", help="Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")]
+EvaluateOpt = flag(
+    "--evaluate", "Score predictions against inputs of the same flavor (needed by --metrics-csv and --heatmap).")
 MetricsCsvOpt = Annotated[Optional[Path], typer.Option("--metrics-csv", help="Write --evaluate metrics to this CSV.")]
 DemeanOpt = Annotated[str, typer.Option(
     "--demean", metavar="test|train",
     help="Mean removed for the demeaned correlation: evaluated truth's or training's.")]
 ChunkSizeOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Subjects per chunk (bounds memory).")]
-QcOpt = Annotated[bool, typer.Option(
-    "--qc", help="Score every subject's inputs and flag the implausible or out-of-distribution ones: FC edges outside "
-                 "[-1, 1] or under 0.5% negative, SC over 0.1% negative or under 2% non-zero, slope on the training "
-                 "mean outside 0.6-1.67 or correlation with it under 0.2, PCA residual or score norm over 3x and "
-                 "latent distance over 2x a training subject's, cross-flavor disagreement robust z over 4, --adapt fit R² "
-                 "under 0.5 (README: Quality control).")]
+QcOpt = flag(
+    "--qc", "Score every subject's inputs and flag the implausible or out-of-distribution ones: FC edges outside "
+            "[-1, 1] or under 0.5% negative, SC over 0.1% negative or under 2% non-zero, slope on the training mean "
+            "outside 0.6-1.67 or correlation with it under 0.2, PCA residual or score norm over 3x and latent "
+            "distance over 2x a training subject's, cross-flavor disagreement robust z over 4, --adapt fit R² under "
+            "0.5 (README: Quality control).")
 QcLatentsOpt = Annotated[Optional[Path], typer.Option(
     "--qc-latents", metavar="FILE",
     help="Training latents for --qc's latent distance (kraken run --outputs encoded on training subjects, or the "

@@ -15,15 +15,17 @@ import typer
 from kraken_cli.engine.pipelines.configs import field_defaults
 from kraken_cli.engine.training.config import TrainConfig
 
-DEFAULT: dict[str, Any] = field_defaults(TrainConfig)
+from ._options import flag
+
+#: With the options that are not TrainConfig fields (they go to train_from_inputs).
+DEFAULT: dict[str, Any] = {**field_defaults(TrainConfig), "device": "auto", "threads": None, "report": None}
 
 PathsOpt = Annotated[list[str], typer.Option(
     "--paths", metavar="SCFC|SC|FC|SC2FC|FC2SC|self|A->B", help="Paths to train (repeatable; united into one model).")]
 TransformationOpt = Annotated[str, typer.Option(
     "--transformation", metavar="pcaN|tsvdN|cfeat|zfeat|...", help="Input transform fitted on the training subjects.")]
 LatentSizeOpt = Annotated[int, typer.Option("--latent-size", min=1, help="Latent dimension.")]
-LatentUnitOpt = Annotated[bool, typer.Option(
-    "--latent-unit/--no-latent-unit", help="L2-normalise latents (the paper model does).")]
+LatentUnitOpt = flag("--latent-unit/--no-latent-unit", "L2-normalise latents (the paper model does).")
 HiddenOpt = Annotated[list[int], typer.Option(
     "--hidden", metavar="N", help="Hidden layer size between input and latent (repeatable).")]
 LeakyReluOpt = Annotated[float, typer.Option(
@@ -51,12 +53,9 @@ TargetEncodingOpt = Annotated[Optional[Path], typer.Option(
     "--target-encoding", help="Latents to train toward (.mat with subjects), e.g. fusion latents.")]
 TargetNameOpt = Annotated[Optional[str], typer.Option(
     "--target-name", help="Which latent in --target-encoding: fusion, a flavor, or self.")]
-OnlySelfOpt = Annotated[bool, typer.Option(
-    "--only-self", help="Train only A->A paths (adding a flavor to a latent space).")]
-StrictOpt = Annotated[bool, typer.Option(
-    "--strict", help="Fixed-target mode: encoder to the target latent, decoder from it.")]
-PathStepsOpt = Annotated[bool, typer.Option(
-    "--path-steps", help="The original's schedule: one AdamW step per path per batch (slow).")]
+OnlySelfOpt = flag("--only-self", "Train only A->A paths (adding a flavor to a latent space).")
+StrictOpt = flag("--strict", "Fixed-target mode: encoder to the target latent, decoder from it.")
+PathStepsOpt = flag("--path-steps", "The original's schedule: one AdamW step per path per batch (slow).")
 ResumeOpt = Annotated[Optional[Path], typer.Option("--resume", help="Continue a run from its checkpoint, bit-exactly.")]
 StartFromOpt = Annotated[Optional[Path], typer.Option(
     "--start-from", help="Fine-tune from a checkpoint's architecture and weights.")]

@@ -12,6 +12,7 @@ from kraken_cli.engine.pipelines.configs import AdaptConfig, field_defaults
 from . import _complete
 from ._common import ReportStyle, with_report_style
 from ._console import out
+from ._declare import with_options
 from ._errors import reporting_errors
 from ._options import (
     CacheDirOpt,
@@ -25,26 +26,18 @@ from ._options import (
     model_and_data,
 )
 
-DEFAULT = field_defaults(AdaptConfig)  # the engine's defaults, shown by --help
+DEFAULT = {**field_defaults(AdaptConfig), "output": Path("adapter.json")}  # the engine's defaults, shown by --help
+
+AdapterFileOpt = Annotated[Path, typer.Option("-o", "--output", help="Adapter file to write (JSON).")]
+ModeOpt = Annotated[str, typer.Option("--mode", metavar="meanshift|meanfit|meanfit+meanshift", help="Adaptation to fit.",
+                                      autocompletion=_complete.complete_adapt_mode)]
 
 
 @with_report_style
-def adapt_command(
-    ctx: typer.Context,
-    inputs: InputOpt = [],  # noqa: B006
-    output: Annotated[Path, typer.Option("-o", "--output", help="Adapter file to write (JSON).")] = Path("adapter.json"),
-    mode: Annotated[str, typer.Option("--mode", metavar="meanshift|meanfit|meanfit+meanshift",
-                                      help="Adaptation to fit.", autocompletion=_complete.complete_adapt_mode)] = DEFAULT["mode"],
-    checkpoint: CheckpointOpt = [],  # noqa: B006
-    transform: TransformOpt = [],  # noqa: B006
-    cache_dir: CacheDirOpt = DEFAULT["cache_dir"],
-    subjects: SubjectsOpt = DEFAULT["subjects"],
-    edge_order: EdgeOrderOpt = DEFAULT["edge_order"],
-    impute_missing: ImputeMissingOpt = DEFAULT["impute_missing"],
-    device: DeviceOpt = DEFAULT["device"],
-    *,
-    style: ReportStyle,
-) -> None:
+@with_options(DEFAULT, inputs=InputOpt, output=AdapterFileOpt, mode=ModeOpt, checkpoint=CheckpointOpt,
+              transform=TransformOpt, cache_dir=CacheDirOpt, subjects=SubjectsOpt, edge_order=EdgeOrderOpt,
+              impute_missing=ImputeMissingOpt, device=DeviceOpt)
+def adapt_command(ctx: typer.Context, *, style: ReportStyle) -> None:
     """Fit a domain adaptation on reference subjects and save it; apply it with `kraken run --adapter`.
 
     Examples:
@@ -56,7 +49,8 @@ def adapt_command(
     with reporting_errors(as_json=style.as_json):
         from kraken_cli.engine.pipelines.adapt import fit_adapter
 
-        result = fit_adapter(AdaptConfig(**model_and_data(ctx.params), output=str(output), mode=mode))
+        p = ctx.params
+        result = fit_adapter(AdaptConfig(**model_and_data(p), output=str(p["output"]), mode=p["mode"]))
     style.show(json=result.to_dict, quiet=lambda: [result.file], tables=lambda: _tables(result))
 
 

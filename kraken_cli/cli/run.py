@@ -6,88 +6,27 @@ from typing import Any
 
 import typer
 
+from . import _options as shared
+from . import _run_options as own
 from ._common import ReportStyle, with_report_style
+from ._declare import with_options
 from ._errors import reporting_errors
-from ._options import (
-    AdaptModeOpt,
-    CacheDirOpt,
-    CheckpointOpt,
-    DeviceOpt,
-    EdgeOrderOpt,
-    FormatOpt,
-    HeatmapOpt,
-    ImputeMissingOpt,
-    InputOpt,
-    ParticipantLabelOpt,
-    ReportOpt,
-    SplitFileOpt,
-    SplitOpt,
-    SubjectsOpt,
-    TransformOpt,
-    model_and_data,
-)
-from ._run_options import (
-    DEFAULT,
-    AdapterOpt,
-    AdaptSourceOpt,
-    BidsAppOpt,
-    ChunkSizeOpt,
-    DemeanOpt,
-    EvaluateOpt,
-    FusionIncludeOpt,
-    FusionNoatlasOpt,
-    FusionNormOpt,
-    FusionNoselfOpt,
-    FusionOpt,
-    MetricsCsvOpt,
-    OnlyFusionOpt,
-    OutputsOpt,
-    OutputTemplateOpt,
-    QcLatentsOpt,
-    QcOpt,
-    SquareOpt,
-)
+from ._options import model_and_data
 
 
 @with_report_style
-def run_command(
-    ctx: typer.Context,
-    inputs: InputOpt = [],  # noqa: B006  (typer needs a literal default)
-    checkpoint: CheckpointOpt = [],  # noqa: B006
-    transform: TransformOpt = [],  # noqa: B006
-    adapt: AdaptModeOpt = DEFAULT["adapt"],
-    adapt_source: AdaptSourceOpt = [],  # noqa: B006
-    adapter: AdapterOpt = DEFAULT["adapter"],
-    fusion: FusionOpt = DEFAULT["fusion"],
-    fusion_include: FusionIncludeOpt = [],  # noqa: B006
-    fusion_noself: FusionNoselfOpt = DEFAULT["fusion_noself"],
-    fusion_noatlas: FusionNoatlasOpt = DEFAULT["fusion_noatlas"],
-    fusion_norm: FusionNormOpt = DEFAULT["fusion_norm"],
-    only_fusion: OnlyFusionOpt = DEFAULT["only_fusion"],
-    outputs: OutputsOpt = [],  # noqa: B006
-    output: OutputTemplateOpt = DEFAULT["output"],
-    square: SquareOpt = DEFAULT["square"],
-    fmt: FormatOpt = DEFAULT["fmt"],
-    edge_order: EdgeOrderOpt = DEFAULT["edge_order"],
-    impute_missing: ImputeMissingOpt = DEFAULT["impute_missing"],
-    participant_label: ParticipantLabelOpt = [],  # noqa: B006
-    bids: BidsAppOpt = None,
-    evaluate: EvaluateOpt = DEFAULT["evaluate"],
-    metrics_csv: MetricsCsvOpt = DEFAULT["metrics_csv"],
-    heatmap: HeatmapOpt = DEFAULT["heatmap"],
-    qc: QcOpt = DEFAULT["qc"],
-    qc_latents: QcLatentsOpt = DEFAULT["qc_latents"],
-    report: ReportOpt = DEFAULT["report"],
-    subjects: SubjectsOpt = DEFAULT["subjects"],
-    split_file: SplitFileOpt = DEFAULT["split_file"],
-    split: SplitOpt = DEFAULT["split"],
-    demean: DemeanOpt = DEFAULT["demean"],
-    chunk_size: ChunkSizeOpt = DEFAULT["chunk_size"],
-    cache_dir: CacheDirOpt = DEFAULT["cache_dir"],
-    device: DeviceOpt = DEFAULT["device"],
-    *,
-    style: ReportStyle,
-) -> None:
+@with_options(
+    own.DEFAULT, inputs=shared.InputOpt, checkpoint=shared.CheckpointOpt, transform=shared.TransformOpt,
+    adapt=shared.AdaptModeOpt, adapt_source=own.AdaptSourceOpt, adapter=own.AdapterOpt, fusion=own.FusionOpt,
+    fusion_include=own.FusionIncludeOpt, fusion_noself=own.FusionNoselfOpt, fusion_noatlas=own.FusionNoatlasOpt,
+    fusion_norm=own.FusionNormOpt, only_fusion=own.OnlyFusionOpt, outputs=own.OutputsOpt,
+    output=own.OutputTemplateOpt, square=own.SquareOpt, fmt=shared.FormatOpt, edge_order=shared.EdgeOrderOpt,
+    impute_missing=shared.ImputeMissingOpt, participant_label=shared.ParticipantLabelOpt, bids=own.BidsAppOpt,
+    evaluate=own.EvaluateOpt, metrics_csv=own.MetricsCsvOpt, heatmap=shared.HeatmapOpt, qc=own.QcOpt,
+    qc_latents=own.QcLatentsOpt, report=shared.ReportOpt, subjects=shared.SubjectsOpt,
+    split_file=shared.SplitFileOpt, split=shared.SplitOpt, demean=own.DemeanOpt, chunk_size=own.ChunkSizeOpt,
+    cache_dir=shared.CacheDirOpt, device=shared.DeviceOpt)
+def run_command(ctx: typer.Context, *, style: ReportStyle) -> None:
     """Predict connectomes of every flavor (and latents) from your inputs.
 
     Examples:

@@ -7,87 +7,28 @@ from typing import Any, Optional
 
 import typer
 
+from . import _options as shared
+from . import _train_options as own
 from ._argv import command_line, given_params
 from ._common import ReportStyle, with_report_style
 from ._console import err
+from ._declare import with_options
 from ._errors import reporting_errors, setup_logging
-from ._options import (
-    DeviceOpt,
-    EpochsOpt,
-    InputOpt,
-    ReportOpt,
-    SeedOpt,
-    SplitFileOpt,
-    ThreadsOpt,
-    TransformOpt,
-)
-from ._train_options import (
-    DEFAULT,
-    BatchSizeOpt,
-    CheckpointEveryOpt,
-    DisplayEveryOpt,
-    DropoutOpt,
-    DropoutScheduleOpt,
-    HiddenOpt,
-    LatentSizeOpt,
-    LatentUnitOpt,
-    LeakyReluOpt,
-    LossOpt,
-    LrOpt,
-    OnlySelfOpt,
-    PathsOpt,
-    PathStepsOpt,
-    PrefixOpt,
-    ResumeOpt,
-    StartFromOpt,
-    StrictOpt,
-    TargetEncodingOpt,
-    TargetNameOpt,
-    TrainvalFracOpt,
-    TransformationOpt,
-    ValFracOpt,
-    WeightDecayOpt,
-)
 
 
 @with_report_style
-def train_command(
-    ctx: typer.Context,
-    inputs: InputOpt = [],  # noqa: B006
-    paths: PathsOpt = [],  # noqa: B006
-    transformation: TransformationOpt = DEFAULT["transformation"],
-    transform: TransformOpt = [],  # noqa: B006
-    latent_size: LatentSizeOpt = DEFAULT["latent_size"],
-    latent_unit: LatentUnitOpt = DEFAULT["latent_unit"],
-    hidden: HiddenOpt = [],  # noqa: B006
-    leaky_relu: LeakyReluOpt = DEFAULT["leaky_relu"],
-    dropout: DropoutOpt = DEFAULT["dropout"],
-    dropout_schedule: DropoutScheduleOpt = DEFAULT["dropout_schedule"],
-    loss: LossOpt = DEFAULT["loss"],
-    epochs: EpochsOpt = DEFAULT["epochs"],
-    batch_size: BatchSizeOpt = DEFAULT["batch_size"],
-    lr: LrOpt = DEFAULT["lr"],
-    weight_decay: WeightDecayOpt = DEFAULT["weight_decay"],
-    seed: SeedOpt = DEFAULT["seed"],
-    split_file: SplitFileOpt = DEFAULT["split_file"],
-    trainval_frac: TrainvalFracOpt = DEFAULT["trainval_frac"],
-    val_frac: ValFracOpt = DEFAULT["val_frac"],
-    checkpoint_every: CheckpointEveryOpt = DEFAULT["checkpoint_every"],
-    display_every: DisplayEveryOpt = DEFAULT["display_every"],
-    output: PrefixOpt = DEFAULT["output"],
-    target_encoding: TargetEncodingOpt = DEFAULT["target_encoding"],
-    target_name: TargetNameOpt = DEFAULT["target_name"],
-    only_self: OnlySelfOpt = DEFAULT["only_self"],
-    strict: StrictOpt = DEFAULT["strict"],
-    path_steps: PathStepsOpt = DEFAULT["path_steps"],
-    resume: ResumeOpt = DEFAULT["resume"],
-    start_from: StartFromOpt = DEFAULT["start_from"],
-    device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
-    report: ReportOpt = None,
-    *,
-    style: ReportStyle,
-) -> None:
+@with_options(
+    own.DEFAULT, inputs=shared.InputOpt, paths=own.PathsOpt, transformation=own.TransformationOpt,
+    transform=shared.TransformOpt, latent_size=own.LatentSizeOpt, latent_unit=own.LatentUnitOpt,
+    hidden=own.HiddenOpt, leaky_relu=own.LeakyReluOpt, dropout=own.DropoutOpt,
+    dropout_schedule=own.DropoutScheduleOpt, loss=own.LossOpt, epochs=shared.EpochsOpt, batch_size=own.BatchSizeOpt,
+    lr=own.LrOpt, weight_decay=own.WeightDecayOpt, seed=shared.SeedOpt, split_file=shared.SplitFileOpt,
+    trainval_frac=own.TrainvalFracOpt, val_frac=own.ValFracOpt, checkpoint_every=own.CheckpointEveryOpt,
+    display_every=own.DisplayEveryOpt, output=own.PrefixOpt, target_encoding=own.TargetEncodingOpt,
+    target_name=own.TargetNameOpt, only_self=own.OnlySelfOpt, strict=own.StrictOpt, path_steps=own.PathStepsOpt,
+    resume=own.ResumeOpt, start_from=own.StartFromOpt, device=shared.DeviceOpt, threads=shared.ThreadsOpt,
+    report=shared.ReportOpt)
+def train_command(ctx: typer.Context, *, style: ReportStyle) -> None:
     """Train a model: one encoder and decoder per flavor around a shared latent space.
 
     Examples:
@@ -139,7 +80,7 @@ def _train_config(p: dict[str, Any]) -> Any:
             "lr", "weight_decay", "seed", "trainval_frac", "val_frac", "checkpoint_every", "display_every",
             "target_name", "only_self", "strict", "path_steps")
     return TrainConfig(
-        **{k: p[k] for k in same}, paths=tuple(p["paths"]) or DEFAULT["paths"], transform_files=tuple(p["transform"]),
+        **{k: p[k] for k in same}, paths=tuple(p["paths"]) or own.DEFAULT["paths"], transform_files=tuple(p["transform"]),
         hidden=tuple(p["hidden"]), dropout_schedule=tuple(p["dropout_schedule"]) if p["dropout_schedule"] else None,
         split_file=text("split_file"), target_encoding=text("target_encoding"), resume=text("resume"),
         start_from=text("start_from"),

@@ -1,7 +1,8 @@
 """Options of ``kraken run`` alone (shared ones are in :mod:`._options`), one alias per option.
 
 :data:`DEFAULT` holds the field defaults of the engine's ``PredictConfig`` and ``PredictOptions`` (read
-without torch), so ``kraken run --help`` shows the engine's own defaults and the two cannot drift apart.
+without torch); ``kraken run`` declares its options with :func:`._declare.with_options`, which gives each
+option the default of its name here, so ``--help`` shows the engine's own defaults and the two cannot drift apart.
 """
 
 from __future__ import annotations

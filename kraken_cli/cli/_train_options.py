@@ -1,8 +1,9 @@
 """Options of ``kraken train`` alone (shared ones are in :mod:`._options`); defaults come from the engine.
 
 :data:`DEFAULT` holds :class:`~kraken_cli.engine.training.config.TrainConfig`'s field defaults, read
-without building a config (which would import torch), so ``kraken train --help`` shows the engine's
-own defaults and the two cannot drift apart.
+without building a config (which would import torch); :func:`._declare.with_options` gives each option
+the default of its name here, so ``kraken train --help`` shows the engine's own defaults and the two cannot
+drift apart.
 """
 
 from __future__ import annotations

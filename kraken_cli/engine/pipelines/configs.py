@@ -80,7 +80,10 @@ class PredictConfig:
     def __post_init__(self) -> None:
         """Every option and combination is checked here, before any input is read (usage errors)."""
         from ..adaptation import normalize_mode
+        from ..io._edge_order import check_edge_order
+        from ..io._pipelines import check_impute
         from ..io.subjects import SPLIT_NAMES
+        from ..io.writers import resolve_format
 
         if self.demean not in DEMEAN_CHOICES:
             raise SpecError(f"--demean must be test or train, got {self.demean!r}",
@@ -99,12 +102,7 @@ class PredictConfig:
                             hint="the adapter file already holds the fitted adaptation")
         if self.adapt_source and mode == "none":
             raise SpecError("--adapt-source needs --adapt MODE", hint="add --adapt meanfit+meanshift, for example")
-        from ..io._edge_order import check_edge_order
-        from ..io.writers import resolve_format
-
         fmt = resolve_format(self.fmt, self.output)
-        from ..io._pipelines import check_impute
-
         check_edge_order(self.edge_order)
         check_impute(self.impute_missing)
         if self.qc_latents and not (self.qc or self.report):
